@@ -1,0 +1,3 @@
+module github.com/rtmate/rtmate/rt-common
+
+go 1.26

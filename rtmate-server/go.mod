@@ -1,0 +1,13 @@
+module github.com/rtmate/rtmate/rtmate-server
+
+go 1.26
+
+require (
+	github.com/rtmate/rtmate/rt-common v0.0.0
+	github.com/rtmate/rtmate/rtmate-auth v0.0.0
+)
+
+replace (
+	github.com/rtmate/rtmate/rt-common => ../rt-common
+	github.com/rtmate/rtmate/rtmate-auth => ../rtmate-auth
+)
