@@ -112,13 +112,14 @@ func (e *RtWsError) Error() string {
 func (e *RtWsError) Unwrap() error { return e.Cause }
 
 // CodeOf extracts the WsBizCode from err: Success for nil, Internal for an error that carries
-// no code, so that unexpected failures never leak details to clients.
+// no code, so that unexpected failures never leak details to clients. A typed nil
+// *RtWsError inside a non-nil error (a classic slip) is Internal too, not a panic.
 func CodeOf(err error) WsBizCode {
 	if err == nil {
 		return Success
 	}
 	var re *RtWsError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) && re != nil {
 		return re.Code
 	}
 	return Internal

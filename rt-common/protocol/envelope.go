@@ -111,6 +111,8 @@ func DecodeRequest(msg []byte, r *Request) error {
 
 func decodeMetadata(val []byte, r *Request) error {
 	if val[0] == 'n' {
+		// A later "metadata":null overrides an earlier one, as with encoding/json.
+		r.TraceID = nil
 		return nil
 	}
 	it, err := NewObjectIter(val)
@@ -149,8 +151,9 @@ type Payload struct {
 	Limit   uint64 // history; 0 means the server's default
 }
 
-// DecodePayload parses a raw payload object (already syntax-checked by DecodeRequest) into p.
-// A field of the wrong type is an InvalidParams error; unknown fields are ignored.
+// DecodePayload parses a raw payload object (usually Request.Payload) into p. A field of the
+// wrong type, a syntax error or bytes after the object are an InvalidParams error; unknown
+// fields are ignored. With duplicate keys the last one wins. Payload slices alias raw.
 func DecodePayload(raw []byte, p *Payload) error {
 	*p = Payload{}
 	it, err := NewObjectIter(raw)
@@ -163,6 +166,11 @@ func DecodePayload(raw []byte, p *Payload) error {
 			return NewError(InvalidParams, err)
 		}
 		if !ok {
+			// The payload may come from elsewhere than DecodeRequest (an HTTP body), so
+			// trailing bytes are checked here rather than trusted away.
+			if skipSpace(raw, it.i) != len(raw) {
+				return NewError(InvalidParams, errSyntax)
+			}
 			return nil
 		}
 		var ferr error
@@ -213,7 +221,7 @@ func AppendResponse(dst []byte, r *Response) []byte {
 	}
 	if len(r.Event) > 0 {
 		dst = append(dst, `,"event":`...)
-		dst = AppendString(dst, string(r.Event))
+		dst = AppendStringBytes(dst, r.Event)
 	}
 	if r.ID != nil {
 		dst = append(dst, `,"id":`...)
@@ -221,7 +229,7 @@ func AppendResponse(dst []byte, r *Response) []byte {
 	}
 	if len(r.TraceID) > 0 {
 		dst = append(dst, `,"traceId":`...)
-		dst = AppendString(dst, string(r.TraceID))
+		dst = AppendStringBytes(dst, r.TraceID)
 	}
 	return append(dst, '}')
 }
@@ -234,9 +242,9 @@ func appendHead(dst []byte, c WsBizCode) []byte {
 }
 
 func appendPushHead(dst []byte, event string) []byte {
-	dst = append(dst, `{"code":200,"message":"success","event":"`...)
-	dst = append(dst, event...)
-	return append(dst, `","data":`...)
+	dst = append(dst, `{"code":200,"message":"success","event":`...)
+	dst = AppendString(dst, event)
+	return append(dst, `,"data":`...)
 }
 
 // AppendMessagePush appends a `message` push. data is the publisher's raw JSON; offset 0

@@ -108,7 +108,9 @@ func isHex(c byte) bool {
 }
 
 // skipString validates the string starting at b[i] == '"' and reports whether it has escapes.
-// Bytes >= 0x80 must form valid UTF-8, as encoding/json.Valid requires.
+// Bytes >= 0x80 must form valid UTF-8. This is stricter than encoding/json.Valid, which
+// accepts any byte >= 0x20 in a string: a value we relay byte for byte ends up in a WebSocket
+// text frame, and a frame with invalid UTF-8 makes a browser drop the connection (1007).
 func skipString(b []byte, i int) (end int, escaped bool, err error) {
 	i++
 	for i < len(b) {
@@ -291,9 +293,10 @@ func StringValue(raw []byte) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// Uint64Value decodes a raw non-negative JSON integer.
+// Uint64Value decodes a raw non-negative JSON integer; a sign, a fraction, an exponent, a
+// leading zero or a value above math.MaxUint64 is an error.
 func Uint64Value(raw []byte) (uint64, error) {
-	if len(raw) == 0 || len(raw) > 20 {
+	if len(raw) == 0 || len(raw) > 20 || (raw[0] == '0' && len(raw) > 1) {
 		return 0, errWantNum
 	}
 	var n uint64
@@ -321,7 +324,9 @@ func BoolValue(raw []byte) (bool, error) {
 	return false, errWantBool
 }
 
-// Valid reports whether raw is exactly one JSON value, surrounding white space allowed.
+// Valid reports whether raw is exactly one JSON value, surrounding white space allowed. It
+// agrees with encoding/json.Valid except that strings must be valid UTF-8 and nesting deeper
+// than 512 arrays/objects is refused.
 func Valid(raw []byte) bool {
 	i := skipSpace(raw, 0)
 	end, err := skipValue(raw, i, 0)
@@ -340,7 +345,14 @@ var safeByte = func() (t [utf8.RuneSelf]bool) {
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD and U+2028/U+2029 are
 // escaped, so the output is safe to embed in JavaScript too.
-func AppendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
+
+// AppendStringBytes is AppendString for a byte slice. It exists so that fields decoded as
+// []byte (an escaped event name, a traceId) are encoded without a string conversion, which
+// would allocate for values longer than 32 bytes.
+func AppendStringBytes(dst, s []byte) []byte { return appendString(dst, s) }
+
+func appendString[S string | []byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -367,7 +379,8 @@ func AppendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// At most UTFMax bytes are converted, so the conversion stays on the stack.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
