@@ -1,0 +1,769 @@
+import { backoffDelay } from "./backoff.js";
+import { CloseCode } from "./codes.js";
+import { Emitter } from "./emitter.js";
+import { LocalCode, RTMateError } from "./errors.js";
+import { jwtTimes, refreshDelayMs } from "./jwt.js";
+function deferred() {
+    let resolve;
+    let reject;
+    const d = {
+        promise: new Promise((res, rej) => {
+            resolve = res;
+            reject = rej;
+        }),
+        resolve: (v) => {
+            if (!d.settled) {
+                d.settled = true;
+                resolve(v);
+            }
+        },
+        reject: (e) => {
+            if (!d.settled) {
+                d.settled = true;
+                reject(e);
+            }
+        },
+        settled: false,
+    };
+    // Whoever cares awaits the promise; nobody caring is not an unhandled rejection.
+    d.promise.catch(() => { });
+    return d;
+}
+/** ChannelState is the client's view of one server-side subscription, shared by its Subscriptions. */
+class ChannelState {
+    name;
+    subs = new Set();
+    status = "pending";
+    /** The connection whose subscribe answer is awaited or was received. */
+    conn = null;
+    everSubscribed = false;
+    epoch;
+    /** The highest offset delivered (or known to precede the subscription). */
+    offset;
+    /** Live pushes held back while a recovery answer is outstanding, so that order is kept. */
+    buffer = null;
+    constructor(name) {
+        this.name = name;
+    }
+}
+class SubscriptionImpl {
+    channel;
+    handlers;
+    leave;
+    active = true;
+    confirmed = deferred();
+    constructor(channel, handlers, leave) {
+        this.channel = channel;
+        this.handlers = handlers;
+        this.leave = leave;
+    }
+    ready() {
+        return this.confirmed.promise;
+    }
+    unsubscribe() {
+        if (!this.active)
+            return;
+        this.active = false;
+        this.confirmed.reject(new RTMateError(LocalCode.Closed, "unsubscribed", "subscribe"));
+        this.leave(this);
+    }
+}
+const OPEN = 1;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * RTMateClient is one connection to an RTMate server: it authenticates, keeps the connection
+ * alive (pings, token refresh, reconnect with backoff) and restores subscriptions after a
+ * reconnect, recovering missed publications where the channel keeps history.
+ *
+ * Not safe to share across threads (JavaScript has none); every method may be called in any state.
+ */
+export class RTMateClient extends Emitter {
+    opts;
+    WS;
+    pingIntervalMs;
+    pingTimeoutMs;
+    requestTimeoutMs;
+    _state = "disconnected";
+    _clientId;
+    conn = null;
+    /** True between connect() and close(): the client should be connected. */
+    wanted = false;
+    attempt = 0;
+    /** Bumped by every attempt and by close(), so a stale async step can tell it is stale. */
+    attemptSeq = 0;
+    reconnectTimer;
+    connectWait = null;
+    seq = 0;
+    waiters = [];
+    channels = new Map();
+    constructor(opts) {
+        super();
+        if (!opts || !opts.url || !opts.appId || typeof opts.getToken !== "function") {
+            throw new TypeError("RTMateClient: url, appId and getToken are required");
+        }
+        const WS = opts.WebSocket ?? globalThis.WebSocket;
+        if (!WS) {
+            throw new TypeError("RTMateClient: no global WebSocket; pass one, e.g. { WebSocket } from the 'ws' package");
+        }
+        this.opts = opts;
+        this.WS = WS;
+        this.pingIntervalMs = opts.pingIntervalMs ?? 25_000;
+        this.pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
+        this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+    }
+    /** state is the current connection state. */
+    get state() {
+        return this._state;
+    }
+    /** clientId is the server's id of the current (or last) connection. */
+    get clientId() {
+        return this._clientId;
+    }
+    /**
+     * connect opens the connection and authenticates. It resolves once connected; it rejects
+     * when the server refuses the credentials (RTMateError), when close() is called first, or —
+     * with reconnect disabled — when the connection fails. With reconnect enabled, network
+     * failures are retried with backoff (reported by 'state' and 'error' events).
+     */
+    connect() {
+        if (this._state === "connected")
+            return Promise.resolve();
+        if (!this.connectWait)
+            this.connectWait = deferred();
+        const wait = this.connectWait;
+        if (!this.wanted) {
+            this.wanted = true;
+            this.attempt = 0;
+            this.openAttempt();
+        }
+        else if (!this.conn && this.reconnectTimer === undefined && this._state !== "connecting") {
+            this.openAttempt();
+        }
+        return wait.promise;
+    }
+    /** close disconnects for good (until connect() is called again) and fails outstanding requests. */
+    close() {
+        this.wanted = false;
+        this.attemptSeq++;
+        this.clearReconnect();
+        const conn = this.conn;
+        if (conn) {
+            this.conn = null;
+            this.dropConn(conn, new RTMateError(LocalCode.Closed, "client closed"));
+            try {
+                conn.ws.close(CloseCode.Normal, "client closed");
+            }
+            catch {
+                // Closing a socket that never opened may throw; it is being discarded either way.
+            }
+        }
+        this.shutdown({ code: CloseCode.Normal, reason: "client closed" });
+    }
+    /**
+     * subscribe starts delivery of a channel's publications (and, on presence channels, of joins
+     * and leaves) to handlers. It may be called in any state: the subscription is sent as soon
+     * as the client is connected and restored after every reconnect.
+     */
+    subscribe(channel, handlers = {}) {
+        let ch = this.channels.get(channel);
+        if (!ch) {
+            ch = new ChannelState(channel);
+            this.channels.set(channel, ch);
+        }
+        const sub = new SubscriptionImpl(channel, handlers, (s) => this.leave(s));
+        ch.subs.add(sub);
+        if (ch.status === "subscribed") {
+            sub.confirmed.resolve();
+        }
+        else if (ch.status === "pending" && this.isReady()) {
+            this.sendSubscribe(ch, this.conn);
+        }
+        return sub;
+    }
+    /** send publishes data (any JSON value) to channel; resolves with the server's `{channel, offset?}`. */
+    send(channel, data, opts) {
+        return this.request("messageSend", { channel, data }, opts);
+    }
+    /** presence lists the members of a presence channel. */
+    presence(channel, opts) {
+        return this.request("presence", { channel }, opts);
+    }
+    /** history returns the publications a channel kept, after `since`, at most `limit`. */
+    history(channel, h = {}, opts) {
+        const payload = { channel };
+        if (h.since !== undefined)
+            payload.since = h.since;
+        if (h.limit !== undefined)
+            payload.limit = h.limit;
+        return this.request("history", payload, opts);
+    }
+    /** ping asks the server for a `ping` response (the client also pings by itself). */
+    ping(opts) {
+        return this.request("ping", undefined, opts).then(() => undefined);
+    }
+    // ---- connection lifecycle ----------------------------------------------------------------
+    isReady() {
+        return this._state === "connected" && this.conn !== null && this.conn.authed;
+    }
+    setState(state, info = {}) {
+        if (this._state === state)
+            return;
+        this._state = state;
+        this.emit("state", state, info);
+    }
+    reportError(err) {
+        this.emit("error", err);
+    }
+    async openAttempt() {
+        const seq = ++this.attemptSeq;
+        this.clearReconnect();
+        this.setState("connecting");
+        let token;
+        try {
+            token = await this.opts.getToken();
+            if (typeof token !== "string" || token === "")
+                throw new TypeError("getToken returned no token");
+        }
+        catch (err) {
+            if (seq !== this.attemptSeq)
+                return;
+            this.attemptFailed({ error: asError(err, "getToken failed") });
+            return;
+        }
+        if (seq !== this.attemptSeq || !this.wanted)
+            return;
+        let ws;
+        try {
+            ws = new this.WS(this.opts.url);
+        }
+        catch (err) {
+            this.attemptFailed({ error: asError(err, "cannot open WebSocket") });
+            return;
+        }
+        const times = jwtTimes(token);
+        const conn = {
+            ws,
+            pending: new Map(),
+            authed: false,
+            token,
+            tokenExp: times?.exp,
+            pingTimer: undefined,
+            refreshTimer: undefined,
+        };
+        this.conn = conn;
+        ws.onopen = () => {
+            if (this.conn === conn)
+                this.authenticate(conn);
+        };
+        ws.onmessage = (ev) => {
+            if (this.conn === conn)
+                this.onFrame(conn, ev.data);
+        };
+        ws.onerror = () => {
+            // The browser tells nothing more; a close event follows and carries the code.
+            if (this.conn === conn)
+                this.reportError(new Error(`RTMate: WebSocket error on ${this.opts.url}`));
+        };
+        ws.onclose = (ev) => {
+            if (this.conn === conn)
+                this.connLost(conn, { code: ev.code ?? 1006, reason: ev.reason ?? "" });
+        };
+    }
+    authenticate(conn) {
+        this.rawRequest(conn, "auth", { appId: this.opts.appId, token: conn.token }).then((data) => {
+            if (this.conn !== conn)
+                return;
+            conn.authed = true;
+            this._clientId = data?.client_id;
+            this.attempt = 0;
+            this.setState("connected");
+            const wait = this.connectWait;
+            this.connectWait = null;
+            wait?.resolve();
+            this.schedulePing(conn);
+            this.scheduleRefresh(conn);
+            for (const ch of this.channels.values()) {
+                if (ch.status === "pending")
+                    this.sendSubscribe(ch, conn);
+            }
+            this.flushWaiters(conn);
+        }, (err) => {
+            if (this.conn !== conn)
+                return;
+            if (!err.local && this.connectWait) {
+                // The server refused fresh credentials while someone awaits connect(): retrying
+                // would only repeat the refusal.
+                this.abandon(conn);
+                this.shutdown({ error: err });
+                return;
+            }
+            this.abandon(conn);
+            this.attemptFailed({ error: err, reason: "auth failed" });
+        });
+    }
+    /** connLost handles the end of conn (server close, network failure, dead ping). */
+    connLost(conn, info) {
+        this.conn = null;
+        this.dropConn(conn, new RTMateError(LocalCode.ConnectionLost, "connection lost"));
+        if (!this.wanted)
+            return;
+        if (info.code === CloseCode.DisconnectedByServer) {
+            // The app's backend disconnected this client on purpose; coming back would defeat it.
+            this.shutdown(info);
+            return;
+        }
+        this.attemptFailed(info);
+    }
+    /** attemptFailed schedules the next attempt, or gives up when reconnecting is disabled. */
+    attemptFailed(info) {
+        if (info.error)
+            this.reportError(info.error);
+        if (this.opts.reconnect === false) {
+            this.wanted = false;
+            const wait = this.connectWait;
+            this.connectWait = null;
+            this.setState("disconnected", info);
+            wait?.reject(info.error ?? new RTMateError(LocalCode.ConnectionLost, `connection closed (${info.code ?? "?"})`));
+            return;
+        }
+        // 4001: the token ran out; a fresh one from getToken fixes that at once.
+        const immediate = info.code === CloseCode.TokenExpired && this.attempt === 0;
+        const delay = immediate ? 0 : backoffDelay(this.attempt, this.opts.reconnect);
+        this.attempt++;
+        this.setState("disconnected", { ...info, retryInMs: delay });
+        this.clearReconnect();
+        this.reconnectTimer = setTimeout(() => {
+            this.reconnectTimer = undefined;
+            if (this.wanted && !this.conn)
+                this.openAttempt();
+        }, delay);
+    }
+    /** shutdown moves to 'closed': no more attempts, every waiting promise fails. */
+    shutdown(info) {
+        this.wanted = false;
+        this.attemptSeq++;
+        this.clearReconnect();
+        const err = info.error instanceof RTMateError ? info.error : new RTMateError(LocalCode.Closed, closedMessage(info));
+        const wait = this.connectWait;
+        this.connectWait = null;
+        wait?.reject(err);
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters) {
+            clearTimeout(w.timer);
+            w.reject(new RTMateError(LocalCode.Closed, closedMessage(info), w.event));
+        }
+        this.setState("closed", info);
+    }
+    /** dropConn fails conn's outstanding requests and stops its timers; subscriptions wait for the next connection. */
+    dropConn(conn, err) {
+        conn.authed = false;
+        clearTimeout(conn.pingTimer);
+        clearTimeout(conn.refreshTimer);
+        // A discarded socket may still report an error; `ws` throws on an unheard 'error'.
+        conn.ws.onopen = null;
+        conn.ws.onmessage = null;
+        conn.ws.onclose = null;
+        conn.ws.onerror = () => { };
+        const pending = [...conn.pending.values()];
+        conn.pending.clear();
+        for (const p of pending) {
+            clearTimeout(p.timer);
+            p.reject(new RTMateError(err.code, err.message, p.event));
+        }
+        for (const ch of this.channels.values()) {
+            if (ch.conn === conn) {
+                ch.conn = null;
+                ch.status = "pending";
+                ch.buffer = null;
+            }
+        }
+    }
+    /** abandon discards conn without waiting for a closing handshake a dead peer would never answer. */
+    abandon(conn) {
+        if (this.conn === conn)
+            this.conn = null;
+        this.dropConn(conn, new RTMateError(LocalCode.ConnectionLost, "connection lost"));
+        try {
+            if (conn.ws.terminate)
+                conn.ws.terminate();
+            else
+                conn.ws.close(CloseCode.Normal, "client abandoned connection");
+        }
+        catch {
+            // The socket is being discarded; a failure to close it changes nothing.
+        }
+    }
+    clearReconnect() {
+        if (this.reconnectTimer !== undefined) {
+            clearTimeout(this.reconnectTimer);
+            this.reconnectTimer = undefined;
+        }
+    }
+    // ---- keepalive and token refresh ---------------------------------------------------------
+    schedulePing(conn) {
+        if (this.pingIntervalMs <= 0)
+            return;
+        clearTimeout(conn.pingTimer);
+        conn.pingTimer = setTimeout(() => {
+            if (this.conn !== conn || !conn.authed)
+                return;
+            this.rawRequest(conn, "ping", undefined, { timeoutMs: this.pingTimeoutMs }).then(() => this.schedulePing(conn), (err) => {
+                if (this.conn !== conn)
+                    return;
+                if (err.code === LocalCode.Timeout) {
+                    // No answer: the connection is dead even if TCP has not noticed yet.
+                    this.abandon(conn);
+                    this.attemptFailed({ code: 1006, reason: "ping timeout", error: err });
+                }
+                else {
+                    this.schedulePing(conn);
+                }
+            });
+        }, this.pingIntervalMs);
+    }
+    scheduleRefresh(conn) {
+        clearTimeout(conn.refreshTimer);
+        const times = jwtTimes(conn.token);
+        if (!times)
+            return;
+        const delay = refreshDelayMs(times, Date.now());
+        // Timers overflow past 2^31-1 ms (and then fire at once); long-lived tokens are rechecked.
+        conn.refreshTimer = setTimeout(() => {
+            if (refreshDelayMs(times, Date.now()) > 0 && delay > MAX_TIMER_MS)
+                this.scheduleRefresh(conn);
+            else
+                void this.refresh(conn, times.exp);
+        }, Math.min(delay, MAX_TIMER_MS));
+    }
+    /** refresh fetches a new token and sends `auth` again on the live connection. */
+    async refresh(conn, oldExp) {
+        let token;
+        try {
+            token = await this.opts.getToken();
+        }
+        catch (err) {
+            this.refreshFailed(conn, oldExp, asError(err, "getToken failed during token refresh"));
+            return;
+        }
+        if (this.conn !== conn || !conn.authed)
+            return;
+        const times = jwtTimes(token);
+        if (times && times.exp <= oldExp) {
+            this.refreshFailed(conn, oldExp, new Error("RTMate: getToken returned a token that does not outlive the current one"));
+            return;
+        }
+        try {
+            await this.rawRequest(conn, "auth", { appId: this.opts.appId, token });
+        }
+        catch (err) {
+            if (this.conn !== conn)
+                return;
+            this.refreshFailed(conn, oldExp, asError(err, "token refresh failed"));
+            return;
+        }
+        if (this.conn !== conn)
+            return;
+        conn.token = token;
+        conn.tokenExp = times?.exp;
+        this.scheduleRefresh(conn);
+    }
+    /** refreshFailed reports err and tries again while the old token is still valid; else the server's 4001 leads to a reconnect. */
+    refreshFailed(conn, oldExp, err) {
+        this.reportError(err);
+        if (this.conn !== conn)
+            return;
+        const left = oldExp * 1000 - Date.now();
+        if (left > 2_000) {
+            clearTimeout(conn.refreshTimer);
+            conn.refreshTimer = setTimeout(() => void this.refresh(conn, oldExp), Math.max(1_000, left / 3));
+        }
+    }
+    // ---- requests ------------------------------------------------------------------------------
+    /** request sends now when connected, or waits (bounded by the request timeout) for the connection. */
+    request(event, payload, opts) {
+        if (this.isReady())
+            return this.rawRequest(this.conn, event, payload, opts);
+        if (!this.wanted) {
+            const why = this._state === "closed" ? "client closed" : "not connected: call connect() first";
+            return Promise.reject(new RTMateError(LocalCode.Closed, why, event));
+        }
+        return new Promise((resolve, reject) => {
+            const w = {
+                event,
+                payload,
+                opts,
+                resolve: resolve,
+                reject,
+                timer: setTimeout(() => {
+                    this.waiters = this.waiters.filter((x) => x !== w);
+                    reject(new RTMateError(LocalCode.Timeout, "request timed out waiting for a connection", event));
+                }, opts?.timeoutMs ?? this.requestTimeoutMs),
+            };
+            this.waiters.push(w);
+        });
+    }
+    flushWaiters(conn) {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters) {
+            clearTimeout(w.timer);
+            this.rawRequest(conn, w.event, w.payload, w.opts).then(w.resolve, w.reject);
+        }
+    }
+    /** rawRequest sends one request on conn and settles with its response (matched by id). */
+    rawRequest(conn, event, payload, opts) {
+        const id = ++this.seq;
+        const env = { event, id };
+        if (payload !== undefined)
+            env.payload = payload;
+        if (opts?.traceId)
+            env.metadata = { traceId: opts.traceId };
+        let text;
+        try {
+            text = JSON.stringify(env);
+        }
+        catch (err) {
+            return Promise.reject(new RTMateError(LocalCode.BadResponse, `cannot encode request: ${asError(err, "").message}`, event));
+        }
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                conn.pending.delete(id);
+                reject(new RTMateError(LocalCode.Timeout, "request timed out", event));
+            }, opts?.timeoutMs ?? this.requestTimeoutMs);
+            conn.pending.set(id, { event, resolve: resolve, reject, timer });
+            if (conn.ws.readyState !== OPEN) {
+                conn.pending.delete(id);
+                clearTimeout(timer);
+                reject(new RTMateError(LocalCode.ConnectionLost, "connection not open", event));
+                return;
+            }
+            try {
+                conn.ws.send(text);
+            }
+            catch (err) {
+                conn.pending.delete(id);
+                clearTimeout(timer);
+                reject(new RTMateError(LocalCode.ConnectionLost, `send failed: ${asError(err, "").message}`, event));
+            }
+        });
+    }
+    // ---- incoming ------------------------------------------------------------------------------
+    onFrame(conn, raw) {
+        if (typeof raw !== "string") {
+            this.reportError(new RTMateError(LocalCode.BadResponse, "binary frame from server"));
+            return;
+        }
+        let env;
+        try {
+            env = JSON.parse(raw);
+        }
+        catch {
+            this.reportError(new RTMateError(LocalCode.BadResponse, "unparsable frame from server"));
+            return;
+        }
+        if (env === null || typeof env !== "object")
+            return;
+        if (env.id !== undefined && env.id !== null) {
+            const p = typeof env.id === "number" ? conn.pending.get(env.id) : undefined;
+            if (!p)
+                return; // a response that came after its timeout
+            conn.pending.delete(env.id);
+            clearTimeout(p.timer);
+            if (env.code === 200)
+                p.resolve(env.data);
+            else
+                p.reject(new RTMateError(env.code, env.message, env.event ?? p.event, env.traceId));
+            return;
+        }
+        switch (env.event) {
+            case "message":
+                this.onPublication(env.data);
+                return;
+            case "join":
+            case "leave":
+                this.onPresence(env.event, env.data);
+                return;
+        }
+        if (env.code !== 200) {
+            // An error with no id answers a request the server could not read.
+            this.reportError(new RTMateError(env.code, env.message, env.event, env.traceId));
+        }
+    }
+    onPublication(pub) {
+        if (!pub || typeof pub.channel !== "string")
+            return;
+        const ch = this.channels.get(pub.channel);
+        if (!ch)
+            return;
+        if (ch.buffer)
+            ch.buffer.push(pub);
+        else
+            this.deliver(ch, pub);
+    }
+    /** deliver hands pub to ch's handlers unless its offset was delivered already. */
+    deliver(ch, pub) {
+        if (typeof pub.offset === "number") {
+            if (ch.offset !== undefined && pub.offset <= ch.offset)
+                return;
+            ch.offset = pub.offset;
+        }
+        const full = pub.channel === undefined ? { ...pub, channel: ch.name } : pub;
+        for (const sub of [...ch.subs]) {
+            if (sub.active)
+                this.call(sub, "onMessage", full.data, full);
+        }
+    }
+    onPresence(kind, ev) {
+        if (!ev || typeof ev.channel !== "string")
+            return;
+        const ch = this.channels.get(ev.channel);
+        if (!ch)
+            return;
+        const name = kind === "join" ? "onJoin" : "onLeave";
+        for (const sub of [...ch.subs]) {
+            if (sub.active)
+                this.call(sub, name, ev);
+        }
+    }
+    /** call runs one handler; a throwing handler is reported, never allowed to break the client. */
+    call(sub, name, ...args) {
+        const fn = sub.handlers[name];
+        if (!fn)
+            return;
+        try {
+            fn.apply(sub.handlers, args);
+        }
+        catch (err) {
+            const e = asError(err, `${name} handler threw`);
+            if (this.listenerCount("error") > 0)
+                this.reportError(e);
+            else
+                queueMicrotask(() => {
+                    throw e;
+                });
+        }
+    }
+    // ---- subscriptions -------------------------------------------------------------------------
+    sendSubscribe(ch, conn) {
+        const recover = ch.everSubscribed && ch.epoch !== undefined;
+        const payload = { channel: ch.name };
+        if (recover) {
+            payload.recover = true;
+            payload.offset = ch.offset ?? 0;
+            payload.epoch = ch.epoch;
+            ch.buffer = [];
+        }
+        ch.status = "subscribing";
+        ch.conn = conn;
+        this.rawRequest(conn, "subscribe", payload).then((data) => {
+            if (this.channels.get(ch.name) !== ch || ch.conn !== conn)
+                return; // left or reconnected meanwhile
+            this.subscribed(ch, data ?? { channel: ch.name }, recover);
+        }, (err) => {
+            if (this.channels.get(ch.name) !== ch || ch.conn !== conn)
+                return;
+            ch.buffer = null;
+            if (err.local) {
+                // The connection went (it will be resubscribed) or the server is silent (the ping notices).
+                ch.status = "pending";
+                ch.conn = null;
+                if (err.code === LocalCode.Timeout)
+                    this.reportError(err);
+                return;
+            }
+            if (err.is("RateLimited") && this.conn === conn) {
+                // Many channels restored at once may hit the request rate limit; try again later.
+                ch.status = "pending";
+                ch.conn = null;
+                setTimeout(() => {
+                    if (this.channels.get(ch.name) === ch && ch.status === "pending" && this.isReady()) {
+                        this.sendSubscribe(ch, this.conn);
+                    }
+                }, 500 + backoffDelay(2));
+                return;
+            }
+            // Refused for good: the subscription ends.
+            this.channels.delete(ch.name);
+            let told = false;
+            for (const sub of [...ch.subs]) {
+                sub.active = false;
+                sub.confirmed.reject(err);
+                if (sub.handlers.onError) {
+                    told = true;
+                    this.call(sub, "onError", err);
+                }
+            }
+            if (!told)
+                this.reportError(err);
+        });
+    }
+    subscribed(ch, data, recover) {
+        const resubscribed = ch.everSubscribed;
+        ch.everSubscribed = true;
+        ch.status = "subscribed";
+        let recovered = false;
+        const pubs = Array.isArray(data.publications) ? [...data.publications] : [];
+        if (typeof data.epoch === "string") {
+            if (recover && data.epoch === ch.epoch) {
+                recovered = data.recovered === true;
+            }
+            else if (recover) {
+                // A new epoch (history lost, e.g. the server restarted): old offsets mean nothing in it.
+                ch.offset = undefined;
+            }
+            ch.epoch = data.epoch;
+        }
+        pubs.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
+        for (const p of pubs)
+            this.deliver(ch, p);
+        if (typeof data.offset === "number" && (ch.offset === undefined || data.offset > ch.offset)) {
+            // Publications up to the stream's top at subscribe time were not for us (first
+            // subscribe) or were just delivered (recovery).
+            ch.offset = data.offset;
+        }
+        else if (typeof data.epoch === "string" && ch.offset === undefined) {
+            ch.offset = 0;
+        }
+        const held = ch.buffer ?? [];
+        ch.buffer = null;
+        for (const p of held)
+            this.deliver(ch, p);
+        const info = { channel: ch.name, resubscribed, recovered };
+        if (ch.epoch !== undefined)
+            info.epoch = ch.epoch;
+        if (ch.offset !== undefined)
+            info.offset = ch.offset;
+        for (const sub of [...ch.subs]) {
+            if (!sub.active)
+                continue;
+            sub.confirmed.resolve();
+            this.call(sub, "onSubscribe", info);
+        }
+    }
+    leave(sub) {
+        const ch = this.channels.get(sub.channel);
+        if (!ch || !ch.subs.delete(sub) || ch.subs.size > 0)
+            return;
+        this.channels.delete(ch.name);
+        const conn = ch.conn;
+        if (conn && conn === this.conn && conn.authed && ch.status !== "pending") {
+            this.rawRequest(conn, "unsubscribe", { channel: ch.name }).catch((err) => {
+                if (!err.local)
+                    this.reportError(err);
+            });
+        }
+    }
+}
+function asError(err, context) {
+    if (err instanceof Error)
+        return err;
+    return new Error(`RTMate: ${context}: ${String(err)}`);
+}
+function closedMessage(info) {
+    if (info.code === CloseCode.DisconnectedByServer)
+        return `disconnected by server (${info.code}${info.reason ? " " + info.reason : ""})`;
+    if (info.code !== undefined)
+        return `client closed (${info.code}${info.reason ? " " + info.reason : ""})`;
+    return "client closed";
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# install-test-deps.sh installs what the test suites need beyond the Go toolchain:
+#   - Debian's chromium (the JS SDK's browser test drives it through playwright-core;
+#     playwright never downloads a browser of its own here),
+#   - redis-server (the Redis broker tests),
+#   - the JS SDK's npm dependencies (npm ci in sdk/js).
+# It is idempotent: apt runs only when a package is missing, npm ci only when
+# sdk/js/node_modules is missing or older than package-lock.json. Run it as root, e.g.
+#   sudo scripts/install-test-deps.sh
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SDK="$ROOT/sdk/js"
+
+log() { printf '[install-test-deps] %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------
+missing=()
+if [ -x /usr/bin/chromium ]; then
+	log "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+else
+	missing+=(chromium)
+fi
+if command -v redis-server >/dev/null 2>&1; then
+	log "redis-server present: $(redis-server --version | head -1)"
+else
+	missing+=(redis-server)
+fi
+# Node is normally part of the machine; only a bare Debian lacks it (its nodejs is older but
+# runs the SDK tests with the ws package).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing+=(nodejs npm)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		log "missing ${missing[*]} and not root: run this script as root" >&2
+		exit 1
+	fi
+	log "installing with apt: ${missing[*]}"
+	apt-get update
+	apt-get install -y "${missing[@]}"
+else
+	log "apt: nothing to install"
+fi
+
+# --- npm dependencies of the JS SDK --------------------------------------------------------
+# npm writes node_modules/.package-lock.json on every install; a lock file newer than it
+# means the dependencies changed since the last install.
+stamp="$SDK/node_modules/.package-lock.json"
+if [ ! -d "$SDK/node_modules" ] || [ ! -f "$stamp" ] || [ "$SDK/package-lock.json" -nt "$stamp" ] || [ "$SDK/package.json" -nt "$stamp" ]; then
+	log "npm ci in $SDK (node $(node --version))"
+	(cd "$SDK" && npm ci --no-audit --no-fund)
+else
+	log "npm: $SDK/node_modules is up to date"
+fi
+
+log "done"
