@@ -1,0 +1,128 @@
+// Command rtmate-server runs one RTMate node. Without -config it serves the built-in
+// development app demo-app (see README.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	auth "github.com/rtmate/rtmate/rtmate-auth"
+	"github.com/rtmate/rtmate/rtmate-server/internal/config"
+	"github.com/rtmate/rtmate/rtmate-server/internal/demo"
+	"github.com/rtmate/rtmate/rtmate-server/internal/logging"
+	"github.com/rtmate/rtmate/rtmate-server/internal/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rtmate-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	configPath := flag.String("config", "", "YAML config file (default: development mode with the built-in demo-app)")
+	listen := flag.String("listen", "", "listen address, overrides the config and RTMATE_LISTEN")
+	flag.Parse()
+
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	log, err := logging.New(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	srv, err := server.New(cfg, log, server.Options{})
+	if err != nil {
+		return fmt.Errorf("new server: %w", err)
+	}
+	if cfg.Development {
+		srv.Handle("/demo/", demo.Handler())
+		tok, err := auth.DevToken("alice", 24*time.Hour, nil)
+		if err != nil {
+			return fmt.Errorf("dev token: %w", err)
+		}
+		log.Warn("development mode: serving the built-in app demo-app, whose secret is public; pass -config for anything else",
+			zap.String("app_id", auth.DevAppID), zap.String("demo_token_alice_24h", tok),
+			zap.String("demo_page", "http://"+cfg.Listen+"/demo/"))
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("ws", "ws://"+ln.Addr().String()+"/ws"),
+		zap.String("engine", cfg.Engine.Type), zap.Int("apps", len(cfg.Apps)))
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ctx, ln) }()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	for {
+		select {
+		case err := <-serveErr:
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(srv, *configPath, *listen, log)
+				continue
+			}
+			log.Info("shutting down", zap.String("signal", sig.String()))
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			err := srv.Shutdown(sctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			if err := <-serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Dev(), nil
+	}
+	return config.Load(path)
+}
+
+func reload(srv *server.Server, path, listen string, log *zap.Logger) {
+	if path == "" {
+		log.Warn("SIGHUP ignored: no config file in development mode")
+		return
+	}
+	cfg, err := config.Load(path)
+	if err == nil && listen != "" {
+		cfg.Listen = listen
+	}
+	if err == nil {
+		err = srv.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("reload failed; keeping the running config", zap.Error(err))
+		return
+	}
+	log.Info("config reloaded", zap.Int("apps", len(cfg.Apps)))
+}

@@ -1,0 +1,277 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	auth "github.com/rtmate/rtmate/rtmate-auth"
+)
+
+// Config is the whole server configuration. Zero values mean the documented defaults.
+type Config struct {
+	// Listen is the TCP address for WebSocket and HTTP. Default "127.0.0.1:3000".
+	Listen string `yaml:"listen"`
+	// Development enables the /dev/token endpoint and the /demo page. It is on, with the
+	// built-in demo-app, when the server starts without a config file.
+	Development bool `yaml:"development"`
+	// ConformanceEcho serves GET /ws/echo for RFC 6455 conformance suites. Never on by default.
+	ConformanceEcho bool `yaml:"conformance_echo"`
+	// Pprof serves /debug/pprof/ on the same port. Off by default.
+	Pprof bool `yaml:"pprof"`
+	// Log configures logging.
+	Log Log `yaml:"log"`
+	// Workers is the size of the pool that reads, dispatches and writes. Default 4×GOMAXPROCS.
+	Workers int `yaml:"workers"`
+	// HandshakeTimeout bounds the HTTP upgrade request. Default 5s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// PingInterval is how long a connection may be silent before the server pings it. Default 25s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// IdleTimeout closes a connection from which nothing (not even a pong) arrived for this
+	// long: it is dead or half-open. Default 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds draining outbound queues on SIGTERM. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Defaults are the limits of apps that do not set their own.
+	Defaults Limits `yaml:"defaults"`
+	// Engine selects the broker/presence/history engine. Default memory.
+	Engine Engine `yaml:"engine"`
+	// Apps are the tenants.
+	Apps []App `yaml:"apps"`
+
+	// Dir is the config file's directory, for relative key paths.
+	Dir string `yaml:"-"`
+}
+
+// Log configures zap.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is json or console. Default json, console in development.
+	Format string `yaml:"format"`
+}
+
+// Engine selects where channels, presence and history live.
+type Engine struct {
+	// Type is memory (default, one node) or redis (several nodes).
+	Type  string `yaml:"type"`
+	Redis Redis  `yaml:"redis"`
+}
+
+// Redis is the redis engine's connection.
+type Redis struct {
+	Address   string `yaml:"address"`
+	Password  string `yaml:"password"`
+	DB        int    `yaml:"db"`
+	TLS       bool   `yaml:"tls"`
+	KeyPrefix string `yaml:"key_prefix"`
+	// PresenceTTL is how long a dead node's members stay listed. Default 30s.
+	PresenceTTL time.Duration `yaml:"presence_ttl"`
+}
+
+// App is one tenant: its auth keys (inlined from rtmate-auth) plus server-side settings.
+type App struct {
+	auth.AppConfig `yaml:",inline"`
+	// APIKey authenticates the HTTP server API (Authorization: Bearer). Empty disables the API
+	// for this app.
+	APIKey string `yaml:"api_key"`
+	// PresenceChannels are extra patterns ("room-*", exact names) of presence channels besides
+	// the presence- prefix.
+	PresenceChannels []string `yaml:"presence_channels"`
+	// Limits override Defaults field by field.
+	Limits Limits `yaml:"limits"`
+	// Webhook sends the app's events to its backend.
+	Webhook *Webhook `yaml:"webhook"`
+}
+
+// Webhook is an app's backend notification target.
+type Webhook struct {
+	URL        string        `yaml:"url"`
+	Secret     string        `yaml:"secret"`
+	Events     []string      `yaml:"events"`
+	Timeout    time.Duration `yaml:"timeout"`
+	MaxRetries int           `yaml:"max_retries"`
+	QueueSize  int           `yaml:"queue_size"`
+	// ConnectHook is a URL asked synchronously before a connection is accepted or a
+	// subscription made; it may reject (403) or attach user info.
+	ConnectHook string `yaml:"connect_hook"`
+	// HookTimeout bounds the connect hook. Default 2s.
+	HookTimeout time.Duration `yaml:"hook_timeout"`
+	// HookFailOpen accepts when the hook fails or times out (default false: reject).
+	HookFailOpen bool `yaml:"hook_fail_open"`
+}
+
+// Load reads and validates the file at path, then applies environment overrides.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	cfg.Dir = filepath.Dir(path)
+	return cfg, nil
+}
+
+// Parse decodes YAML strictly, applies the environment and validates.
+func Parse(raw []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("decode yaml: %w", err)
+	}
+	if err := cfg.finish(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Dev is the configuration used without a file: one development app, demo-app, whose secret
+// is public. The server logs a warning when it runs with it.
+func Dev() *Config {
+	cfg := &Config{
+		Development: true,
+		Apps: []App{{
+			AppConfig: auth.DevAppConfig(),
+			APIKey:    auth.DevAPIKey,
+			Limits:    Limits{HistorySize: 100},
+		}},
+	}
+	if err := cfg.finish(); err != nil {
+		panic(fmt.Sprintf("config: the built-in development config is invalid: %v", err))
+	}
+	return cfg
+}
+
+func (c *Config) finish() error {
+	c.applyEnv()
+	c.setDefaults()
+	return c.Validate()
+}
+
+// applyEnv lets containers and scripts override the common keys without a file.
+func (c *Config) applyEnv() {
+	if v := os.Getenv("RTMATE_LISTEN"); v != "" {
+		c.Listen = v
+	}
+	if v := os.Getenv("RTMATE_LOG_LEVEL"); v != "" {
+		c.Log.Level = v
+	}
+	if v := os.Getenv("RTMATE_LOG_FORMAT"); v != "" {
+		c.Log.Format = v
+	}
+	if v := os.Getenv("RTMATE_REDIS_ADDRESS"); v != "" {
+		c.Engine.Type, c.Engine.Redis.Address = "redis", v
+	}
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:3000"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+		if c.Development {
+			c.Log.Format = "console"
+		}
+	}
+	def(&c.HandshakeTimeout, 5*time.Second)
+	def(&c.PingInterval, 25*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	if c.Engine.Type == "" {
+		c.Engine.Type = "memory"
+	}
+	def(&c.Engine.Redis.PresenceTTL, 30*time.Second)
+	if c.Engine.Redis.KeyPrefix == "" {
+		c.Engine.Redis.KeyPrefix = "rtmate:"
+	}
+	c.Defaults = c.Defaults.Merge(BuiltinLimits)
+}
+
+var appIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,64}$`)
+
+// Validate reports the first problem of a configuration.
+func (c *Config) Validate() error {
+	if len(c.Apps) == 0 {
+		return errors.New("no apps configured")
+	}
+	switch c.Engine.Type {
+	case "memory":
+	case "redis":
+		if c.Engine.Redis.Address == "" {
+			return errors.New("engine.redis.address is required for the redis engine")
+		}
+	default:
+		return fmt.Errorf("engine.type %q: want memory or redis", c.Engine.Type)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		return fmt.Errorf("log.format %q: want json or console", c.Log.Format)
+	}
+	seen := make(map[string]bool, len(c.Apps))
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		if !appIDPattern.MatchString(a.ID) {
+			return fmt.Errorf("apps[%d].id %q: want 1-64 characters of [A-Za-z0-9_.-]", i, a.ID)
+		}
+		if seen[a.ID] {
+			return fmt.Errorf("apps[%d].id %q: duplicate", i, a.ID)
+		}
+		seen[a.ID] = true
+		if err := a.Limits.validate(); err != nil {
+			return fmt.Errorf("apps[%d] (%s).limits: %w", i, a.ID, err)
+		}
+		if a.Webhook != nil {
+			if err := a.Webhook.validate(); err != nil {
+				return fmt.Errorf("apps[%d] (%s).webhook: %w", i, a.ID, err)
+			}
+		}
+	}
+	return c.Defaults.validate()
+}
+
+// validate is the SSRF guard's first half: only http and https URLs with a host are accepted.
+func (w *Webhook) validate() error {
+	for _, raw := range []string{w.URL, w.ConnectHook} {
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("url %q: %w", raw, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("url %q: scheme must be http or https", raw)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("url %q: no host", raw)
+		}
+	}
+	if w.URL == "" && w.ConnectHook == "" {
+		return errors.New("url or connect_hook is required")
+	}
+	return nil
+}
+
+// AppLimits returns app's limits with every unset field taken from the defaults.
+func (c *Config) AppLimits(a *App) Limits { return a.Limits.Merge(c.Defaults) }

@@ -1,0 +1,123 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtmate/rtmate/rt-common/protocol"
+	auth "github.com/rtmate/rtmate/rtmate-auth"
+	"github.com/rtmate/rtmate/rtmate-server/internal/config"
+	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+)
+
+// appState is one app as the running server sees it: its config, resolved limits and keys.
+// A reload builds new appStates; Usage survives reloads because it is shared by pointer.
+type appState struct {
+	cfg      config.App
+	auth     *auth.App
+	limits   config.Limits
+	presence []string
+	history  engine.HistoryOptions
+	usage    *Usage
+	pub      *sharedBucket // the app-wide publish rate, nil when unlimited
+}
+
+// appSet is an immutable snapshot of every app; the server swaps it on reload.
+type appSet struct {
+	reg  *auth.Registry
+	apps map[string]*appState
+}
+
+func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
+	acs := make([]auth.AppConfig, len(cfg.Apps))
+	for i := range cfg.Apps {
+		acs[i] = cfg.Apps[i].AppConfig
+	}
+	reg, err := auth.NewRegistry(acs, auth.Options{Dir: cfg.Dir})
+	if err != nil {
+		return nil, fmt.Errorf("apps: %w", err)
+	}
+	set := &appSet{reg: reg, apps: make(map[string]*appState, len(cfg.Apps))}
+	for i := range cfg.Apps {
+		ac := cfg.Apps[i]
+		a, _ := reg.App(ac.ID)
+		st := &appState{
+			cfg:      ac,
+			auth:     a,
+			limits:   cfg.AppLimits(&ac),
+			presence: ac.PresenceChannels,
+		}
+		st.history = engine.HistoryOptions{Size: st.limits.HistorySize, TTLSeconds: int64(st.limits.HistoryTTL / time.Second)}
+		if old := prev.app(ac.ID); old != nil {
+			st.usage = old.usage
+		} else {
+			st.usage = &Usage{}
+		}
+		if r := st.limits.MaxPublishRate; r > 0 {
+			st.pub = &sharedBucket{rate: r, burst: max(1, int(r))}
+		}
+		set.apps[ac.ID] = st
+	}
+	return set, nil
+}
+
+func (s *appSet) app(id string) *appState {
+	if s == nil {
+		return nil
+	}
+	return s.apps[id]
+}
+
+// isPresence reports whether channel tracks members: the presence- prefix or a configured pattern.
+func (a *appState) isPresence(channel string) bool {
+	if strings.HasPrefix(channel, protocol.PresencePrefix) {
+		return true
+	}
+	for _, p := range a.presence {
+		if protocol.MatchPattern(p, channel) {
+			return true
+		}
+	}
+	return false
+}
+
+// Usage is what an app consumed, for billing and /api/usage. Safe for concurrent use.
+type Usage struct {
+	Connections     atomic.Int64 // current authenticated connections
+	ConnectionsPeak atomic.Int64
+	ConnSeconds     atomic.Int64 // connection-seconds of closed connections
+	MessagesIn      atomic.Int64 // messages published (WebSocket and API)
+	MessagesOut     atomic.Int64 // pushes delivered
+	BytesIn         atomic.Int64
+	BytesOut        atomic.Int64
+}
+
+func (u *Usage) connected() int64 {
+	n := u.Connections.Add(1)
+	for {
+		peak := u.ConnectionsPeak.Load()
+		if n <= peak || u.ConnectionsPeak.CompareAndSwap(peak, n) {
+			return n
+		}
+	}
+}
+
+// sharedBucket is a token bucket shared by all connections of an app.
+type sharedBucket struct {
+	mu    sync.Mutex
+	b     bucket
+	rate  float64
+	burst int
+}
+
+func (s *sharedBucket) allow(now int64) bool {
+	if s == nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.allow(now, s.rate, s.burst)
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gobwas/ws"
+	"go.uber.org/zap"
+
+	"github.com/rtmate/rtmate/rt-common/protocol"
+	"github.com/rtmate/rtmate/rtmate-server/internal/config"
+	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/wire"
+)
+
+type configLimits = config.Limits
+
+// maxRecover bounds how many missed publications one subscribe may replay.
+const maxRecover = 1000
+
+// subscribe adds c to ch, answering with the stream position (and the missed publications
+// when recovery was asked for) while the channel's fan-out is held, then announces a presence
+// member. Read slot.
+func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverReq bool, since uint64, epoch string) error {
+	key := engine.ChannelKey{App: a.cfg.ID, Name: ch}
+	ctx := context.Background()
+	added, _, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, error) {
+		if first {
+			if err := s.engine.Subscribe(ctx, key); err != nil {
+				return 0, protocol.NewError(protocol.Internal, err)
+			}
+		}
+		if a.history.Size <= 0 && !recoverReq {
+			c.replyChannel(w, ch, 0)
+			return 0, nil
+		}
+		limit := 1
+		if recoverReq {
+			limit = maxRecover
+		}
+		pubs, pos, err := s.engine.History(ctx, key, since, limit)
+		if err != nil {
+			return 0, protocol.NewError(protocol.Internal, err)
+		}
+		d := append(w.data[:0], `{"channel":`...)
+		d = protocol.AppendString(d, ch)
+		d = append(d, `,"epoch":`...)
+		d = protocol.AppendString(d, pos.Epoch)
+		d = append(d, `,"offset":`...)
+		d = strconv.AppendUint(d, pos.Offset, 10)
+		if recoverReq {
+			sameEpoch := epoch == pos.Epoch
+			if !sameEpoch {
+				pubs = nil
+			}
+			recovered := sameEpoch && since <= pos.Offset && uint64(len(pubs)) == pos.Offset-since
+			d = append(d, `,"recovered":`...)
+			d = strconv.AppendBool(d, recovered)
+			d = append(d, `,"publications":`...)
+			d = appendPublications(d, pubs)
+		}
+		d = append(d, '}')
+		w.data = d
+		c.reply(w, protocol.Success, d)
+		return pos.Offset, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !added {
+		c.replyChannel(w, ch, 0)
+		return nil
+	}
+	c.subs = append(c.subs, ch)
+	info := c.info()
+	s.obs.Subscribed(info, ch)
+	if a.isPresence(ch) {
+		if err := s.engine.AddPresence(ctx, key, engine.ClientInfo{ClientID: c.clientID, UserID: c.userID}); err != nil {
+			s.log.Error("add presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
+		}
+		s.announce(key, engine.KindJoin, c)
+	}
+	return nil
+}
+
+// unsubscribe removes c from ch (a no-op when it was not subscribed). Read slot.
+func (s *Server) unsubscribe(c *Conn, ch string) {
+	i := slices.Index(c.subs, ch)
+	if i < 0 {
+		return
+	}
+	c.subs = slices.Delete(c.subs, i, i+1)
+	key := engine.ChannelKey{App: c.appID, Name: ch}
+	ctx := context.Background()
+	s.hub.UnsubscribeWith(key, c, func() {
+		if err := s.engine.Unsubscribe(ctx, key); err != nil {
+			s.log.Error("engine unsubscribe", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
+		}
+	})
+	s.obs.Unsubscribed(c.info(), ch)
+	if a := c.app(); a != nil && a.isPresence(ch) {
+		if err := s.engine.RemovePresence(ctx, key, c.clientID); err != nil {
+			s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
+		}
+		s.announce(key, engine.KindLeave, c)
+	}
+}
+
+func (s *Server) announce(key engine.ChannelKey, kind engine.Kind, c *Conn) {
+	pub := engine.Publication{Kind: kind, ClientID: c.clientID, UserID: c.userID}
+	if _, err := s.engine.Publish(context.Background(), key, &pub, engine.HistoryOptions{}); err != nil {
+		s.log.Error("announce presence", zap.String("app_id", key.App), zap.String("channel", key.Name), zap.Error(err))
+	}
+}
+
+// publish accepts a message for ch from a connection or the API.
+func (s *Server) publish(a *appState, ch string, data []byte, from ConnInfo) (engine.StreamPosition, error) {
+	if !a.pub.allow(nowNano()) {
+		return engine.StreamPosition{}, protocol.Errorf(protocol.QuotaExceeded, "app publish rate %v/s", a.limits.MaxPublishRate)
+	}
+	pub := engine.Publication{Kind: engine.KindMessage, Data: data, ClientID: from.ClientID}
+	pos, err := s.engine.Publish(context.Background(), engine.ChannelKey{App: a.cfg.ID, Name: ch}, &pub, a.history)
+	if err != nil {
+		return pos, protocol.NewError(protocol.Internal, err)
+	}
+	a.usage.MessagesIn.Add(1)
+	a.usage.BytesIn.Add(int64(len(data)))
+	s.obs.Published(from, ch, data)
+	pos.Offset = pub.Offset
+	return pos, nil
+}
+
+// HandlePublication is the engine's delivery into this node (engine.Handler): the push is
+// encoded once, and the same bytes are queued to every local subscriber.
+func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication) {
+	buf := make([]byte, wire.HeaderReserve, wire.HeaderReserve+len(pub.Data)+len(k.Name)+96)
+	switch pub.Kind {
+	case engine.KindMessage:
+		buf = protocol.AppendMessagePush(buf, k.Name, pub.Data, pub.ClientID, pub.Offset)
+	case engine.KindJoin:
+		buf = protocol.AppendPresencePush(buf, protocol.PushJoin, k.Name, pub.ClientID, pub.UserID)
+	case engine.KindLeave:
+		buf = protocol.AppendPresencePush(buf, protocol.PushLeave, k.Name, pub.ClientID, pub.UserID)
+	default:
+		return
+	}
+	frame := wire.FrameInPlace(buf, ws.OpText)
+	n := s.hub.Broadcast(k, frame, pub.Offset)
+	if n > 0 {
+		if a := s.apps.Load().app(k.App); a != nil {
+			a.usage.MessagesOut.Add(int64(n))
+			a.usage.BytesOut.Add(int64(n * len(frame)))
+		}
+		s.obs.Delivered(k.App, n, n*len(frame))
+	}
+}
+
+// presenceData appends a presence response's data to dst.
+func (s *Server) presenceData(a *appState, ch string, dst []byte) ([]byte, error) {
+	members, err := s.engine.Presence(context.Background(), engine.ChannelKey{App: a.cfg.ID, Name: ch})
+	if err != nil {
+		return nil, protocol.NewError(protocol.Internal, err)
+	}
+	slices.SortFunc(members, func(x, y engine.ClientInfo) int { return strings.Compare(x.ClientID, y.ClientID) })
+	d := append(dst, `{"channel":`...)
+	d = protocol.AppendString(d, ch)
+	d = append(d, `,"count":`...)
+	d = strconv.AppendInt(d, int64(len(members)), 10)
+	d = append(d, `,"members":[`...)
+	for i, m := range members {
+		if i > 0 {
+			d = append(d, ',')
+		}
+		d = protocol.AppendMember(d, m.ClientID, m.UserID, true)
+	}
+	return append(d, "]}"...), nil
+}

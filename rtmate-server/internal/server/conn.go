@@ -1,0 +1,390 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+
+	"github.com/rtmate/rtmate/rtmate-server/internal/hub"
+	"github.com/rtmate/rtmate/rtmate-server/internal/wire"
+)
+
+var _ hub.Sub = (*Conn)(nil)
+
+// Conn is one WebSocket connection. It owns no goroutine: the poller schedules its "read
+// slot" (reading, parsing, dispatching, closing) and its flushes on the worker pool.
+//
+// Concurrency: fields under "read slot" are touched only by the one worker holding
+// readPend > 0, so they need no lock; everything about output is guarded by mu; the atomics
+// are read by the sweeper, the poller and the HTTP API. Lock order: hub locks, then mu.
+type Conn struct {
+	readPend     atomic.Int32 // read-slot requests; the worker that moves it from 0 owns the slot
+	writePend    atomic.Int32 // flush requests, same scheme
+	closeCode    atomic.Uint32
+	release      atomic.Bool
+	outPending   atomic.Bool // out has bytes: a Writable event must flush
+	authed       atomic.Bool
+	exp          atomic.Int64 // token expiry, Unix seconds; 0 = none
+	lastSeen     atomic.Int64 // Unix nanos of the last inbound bytes
+	blockedSince atomic.Int64 // Unix nanos since the socket refused output; 0 = not blocked
+	closingSince atomic.Int64
+	pinged       atomic.Bool
+
+	srv      *Server
+	nc       net.Conn // holds the fd open (and its finalizer at bay) until release
+	fd       int
+	key      uint64
+	echo     bool
+	openedAt int64
+	origin   string
+	clientID string
+	maxQueue int
+
+	// Read slot.
+	w         *worker
+	rd        wire.Reader
+	appID     string
+	userID    string
+	tokenSub  string // the token's sub: a refresh must carry the same
+	allowed   []string // the token's channels claim; nil = all
+	subs      []string // channels this connection subscribed to
+	bucket    bucket
+	limitedSince int64 // Unix nanos: start of the current rate-limited episode
+	lastLimited  int64
+	tornDown  bool
+	failed    bool // the stream is broken: discard input until the peer goes
+	closingRd bool // we sent a close frame and wait for the peer's
+
+	// Output.
+	mu                sync.Mutex
+	out               [][]byte // queued frames; shared frames are never written to
+	outHead           int
+	outBytes          int
+	closing           bool // a close frame is queued: nothing else will be sent
+	released          bool // the fd is closed
+	finAfterFlush     bool
+	releaseAfterFlush bool
+}
+
+// ClientID is the server-assigned id of the connection.
+func (c *Conn) ClientID() string { return c.clientID }
+
+func (c *Conn) scheduleRead() {
+	if c.readPend.Add(1) == 1 {
+		c.srv.pool.push(task{kind: taskRead, conn: c})
+	}
+}
+
+func (c *Conn) scheduleFlush() {
+	if c.writePend.Add(1) == 1 {
+		c.srv.pool.push(task{kind: taskFlush, conn: c})
+	}
+}
+
+// requestClose asks the read slot to close with code; the first code asked for wins.
+func (c *Conn) requestClose(code uint16) {
+	c.closeCode.CompareAndSwap(0, uint32(code))
+	c.scheduleRead()
+}
+
+// requestRelease asks the read slot to drop the connection without further ado.
+func (c *Conn) requestRelease() {
+	c.release.Store(true)
+	c.scheduleRead()
+}
+
+// runRead holds the read slot until no request is left. A connection that still has data
+// after its budget goes to the back of the queue, so one flooding client cannot starve others.
+func (c *Conn) runRead(w *worker) {
+	for {
+		n := c.readPend.Load()
+		if !c.readSlot(w) {
+			c.srv.pool.push(task{kind: taskRead, conn: c})
+			return
+		}
+		if c.readPend.Add(-n) == 0 {
+			return
+		}
+	}
+}
+
+// readBudget is how many reads one turn of the read slot may make.
+const readBudget = 8
+
+func (c *Conn) readSlot(w *worker) (drained bool) {
+	if c.released {
+		return true
+	}
+	c.w = w
+	defer func() { c.w = nil }()
+
+	if c.release.Load() {
+		c.releaseNow()
+		return true
+	}
+	if code := c.closeCode.Load(); code != 0 && !c.closingRd && !c.failed {
+		c.closeWith(ws.StatusCode(code), closeReason(code))
+	}
+	for i := 0; i < readBudget; i++ {
+		n, err := unix.Read(c.fd, w.rbuf)
+		switch {
+		case n > 0:
+			c.lastSeen.Store(time.Now().UnixNano())
+			c.pinged.Store(false)
+			if c.failed {
+				continue
+			}
+			if err := c.rd.Feed(w.rbuf[:n], c); err != nil {
+				c.onStreamError(err)
+				if c.released {
+					return true
+				}
+			}
+		case errors.Is(err, unix.EAGAIN):
+			return true
+		case errors.Is(err, unix.EINTR):
+		default: // EOF or a reset: the peer is gone
+			c.releaseNow()
+			return true
+		}
+	}
+	return false
+}
+
+// onStreamError fails the connection for a protocol error, or drops it when the handler
+// already decided to.
+func (c *Conn) onStreamError(err error) {
+	var ce *wire.CloseError
+	if errors.As(err, &ce) {
+		c.srv.logClose(c, uint16(ce.Code), ce.Reason)
+		c.failed = true
+		c.rd.Reset()
+		c.closeWith(ce.Code, ce.Reason)
+		return
+	}
+	if errors.Is(err, errReleased) {
+		return
+	}
+	c.srv.log.Error("connection handler failed")
+	c.failed = true
+	c.closeWith(ws.StatusInternalServerError, "internal error")
+}
+
+var errReleased = errors.New("connection released")
+
+// closeWith starts the closing handshake: the close frame goes after what is queued (except
+// for a slow consumer, whose queue is dropped), the session ends at once, and the socket is
+// released when the peer answers, hangs up, or the sweeper's close timeout passes.
+func (c *Conn) closeWith(code ws.StatusCode, reason string) {
+	frame := wire.CloseFrame(code, reason)
+	c.mu.Lock()
+	if c.closing || c.released {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	if code == CloseSlowConsumer {
+		c.dropOutLocked()
+	}
+	c.out = append(c.out, frame)
+	c.outBytes += len(frame)
+	c.outPending.Store(true)
+	c.finAfterFlush = true
+	c.mu.Unlock()
+	c.closingRd = true
+	c.closingSince.Store(time.Now().UnixNano())
+	c.srv.noteClose(c, uint16(code))
+	c.scheduleFlush()
+	c.teardown()
+}
+
+// releaseNow ends the session and closes the socket. Read slot only.
+func (c *Conn) releaseNow() {
+	c.teardown()
+	c.mu.Lock()
+	if c.released {
+		c.mu.Unlock()
+		return
+	}
+	c.released = true
+	c.dropOutLocked()
+	c.mu.Unlock()
+	c.rd.Reset()
+	c.srv.forget(c)
+}
+
+func (c *Conn) dropOutLocked() {
+	clear(c.out)
+	c.out, c.outHead, c.outBytes = nil, 0, 0
+	c.outPending.Store(false)
+}
+
+// Deliver queues a shared frame (hub.Sub). It never blocks: a connection whose queue would
+// exceed its bound is a slow consumer and is closed instead.
+func (c *Conn) Deliver(frame []byte) bool {
+	c.mu.Lock()
+	if c.closing || c.released {
+		c.mu.Unlock()
+		return false
+	}
+	if c.outBytes+len(frame) > c.maxQueue {
+		c.mu.Unlock()
+		c.requestClose(CloseSlowConsumer)
+		return false
+	}
+	c.out = append(c.out, frame)
+	c.outBytes += len(frame)
+	c.outPending.Store(true)
+	c.mu.Unlock()
+	return c.writePend.Add(1) == 1
+}
+
+// send writes frame now when nothing is queued (the common, lowest-latency case for
+// responses), and queues a copy of whatever the socket did not take. frame may be scratch.
+func (c *Conn) send(frame []byte) {
+	c.sendFrame(frame, false)
+}
+
+func (c *Conn) sendFrame(frame []byte, control bool) {
+	c.mu.Lock()
+	if c.released || (c.closing && !control) {
+		c.mu.Unlock()
+		return
+	}
+	if c.outHead == len(c.out) {
+		n, err := unix.Write(c.fd, frame)
+		if n == len(frame) {
+			c.mu.Unlock()
+			return
+		}
+		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			c.dropOutLocked()
+			c.mu.Unlock()
+			c.requestRelease()
+			return
+		}
+		if n > 0 {
+			frame = frame[n:]
+		}
+	} else if c.outBytes+len(frame) > c.maxQueue && !control {
+		c.mu.Unlock()
+		c.requestClose(CloseSlowConsumer)
+		return
+	}
+	c.out = append(c.out, append([]byte(nil), frame...))
+	c.outBytes += len(frame)
+	c.outPending.Store(true)
+	c.mu.Unlock()
+	c.scheduleFlush()
+}
+
+// runFlush writes until no flush request is left.
+func (c *Conn) runFlush(w *worker) {
+	for {
+		n := c.writePend.Load()
+		c.flush(w)
+		if c.writePend.Add(-n) == 0 {
+			return
+		}
+	}
+}
+
+// maxIov bounds one writev; Linux accepts 1024.
+const maxIov = 64
+
+// flush writes queued frames with writev, as many per call as are queued: under load this
+// coalesces many pushes into one syscall, while a lone push is written as soon as its flush
+// runs.
+func (c *Conn) flush(w *worker) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.released && c.outHead < len(c.out) {
+		iov := w.iov[:0]
+		for i := c.outHead; i < len(c.out) && len(iov) < maxIov; i++ {
+			iov = append(iov, c.out[i])
+		}
+		n, err := writev(c.fd, iov, w.iovecs)
+		if n > 0 {
+			c.consume(n)
+			c.blockedSince.Store(0)
+		}
+		if err != nil {
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				if c.blockedSince.Load() == 0 {
+					c.blockedSince.Store(time.Now().UnixNano())
+				}
+				return // a Writable event resumes (outPending is set)
+			case errors.Is(err, unix.EINTR):
+				continue
+			}
+			c.dropOutLocked()
+			c.releaseAfterFlush = false
+			c.release.Store(true)
+			c.scheduleRead()
+			return
+		}
+	}
+	if c.released {
+		return
+	}
+	if cap(c.out) > 256 {
+		c.out = nil // a burst's backing array is not kept by an idle connection
+	} else {
+		c.out = c.out[:0]
+	}
+	c.outHead, c.outBytes = 0, 0
+	c.outPending.Store(false)
+	if c.finAfterFlush {
+		c.finAfterFlush = false
+		_ = unix.Shutdown(c.fd, unix.SHUT_WR) // best effort: the peer sees our close, then FIN
+	}
+	if c.releaseAfterFlush {
+		c.releaseAfterFlush = false
+		c.release.Store(true)
+		c.scheduleRead()
+	}
+}
+
+// consume drops n written bytes from the front of the queue. mu held.
+func (c *Conn) consume(n int) {
+	c.outBytes -= n
+	for n > 0 {
+		f := c.out[c.outHead]
+		if n < len(f) {
+			c.out[c.outHead] = f[n:]
+			return
+		}
+		n -= len(f)
+		c.out[c.outHead] = nil
+		c.outHead++
+	}
+}
+
+// writev writes iov in one system call, using the caller's iovec scratch so it does not
+// allocate (unix.Writev builds a new iovec slice per call).
+func writev(fd int, iov [][]byte, vecs []unix.Iovec) (int, error) {
+	vecs = vecs[:0]
+	for _, b := range iov {
+		if len(b) == 0 {
+			continue
+		}
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		vecs = append(vecs, v)
+	}
+	if len(vecs) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&vecs[0])), uintptr(len(vecs)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}

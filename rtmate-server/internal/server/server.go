@@ -1,0 +1,392 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/rtmate/rtmate/rtmate-server/internal/config"
+	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/hub"
+	"github.com/rtmate/rtmate/rtmate-server/internal/netpoll"
+)
+
+// Server is one RTMate node: the HTTP listener, the epoll loop, the worker pool, the hub and
+// the engine. Create it with New, run it with Serve, stop it with Shutdown. Safe for
+// concurrent use.
+type Server struct {
+	cfg    atomic.Pointer[config.Config]
+	apps   atomic.Pointer[appSet]
+	log    *zap.Logger
+	nodeID string
+
+	engine engine.Engine
+	hub    *hub.Hub
+	poller *netpoll.Poller
+	pool   *pool
+	obs    Observer
+	hooks  Hooks
+
+	table   connTable
+	clients clientIndex
+	nextID  atomic.Uint64
+
+	mux      *http.ServeMux
+	httpSrv  *http.Server
+	stopping atomic.Bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Options are the parts of a Server that are not configuration.
+type Options struct {
+	// Engine defaults to engine.NewMemory().
+	Engine engine.Engine
+	// Observer is told about connections, subscriptions and requests (metrics, webhooks).
+	Observer Observer
+	// Hooks decide on connections and subscriptions synchronously (connect hooks).
+	Hooks Hooks
+}
+
+// New builds a server from a validated configuration.
+func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
+	s := &Server{log: log, done: make(chan struct{}), obs: opts.Observer, engine: opts.Engine}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
+	s.hooks = opts.Hooks
+	if s.hooks == nil {
+		s.hooks = nopHooks{}
+	}
+	if s.engine == nil {
+		s.engine = engine.NewMemory()
+	}
+	s.cfg.Store(cfg)
+	apps, err := buildApps(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.apps.Store(apps)
+
+	var id [4]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("node id: %w", err)
+	}
+	s.nodeID = hex.EncodeToString(id[:])
+
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return nil, fmt.Errorf("getrlimit: %w", err)
+	}
+	s.table.init(int(min(lim.Cur, 1<<22)))
+	s.clients.init()
+
+	s.poller, err = netpoll.New()
+	if err != nil {
+		return nil, err
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	s.pool = newPool(workers, s.runTask, newWorker)
+	s.hub = hub.New(s.pool.scheduleBatch)
+
+	s.mux = http.NewServeMux()
+	s.routes(cfg)
+	s.httpSrv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: cfg.HandshakeTimeout,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	return s, nil
+}
+
+// Handle mounts an HTTP handler on the server's port (the API, metrics, the demo page).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Config returns the configuration in force.
+func (s *Server) Config() *config.Config { return s.cfg.Load() }
+
+// Engine returns the engine the server publishes through.
+func (s *Server) Engine() engine.Engine { return s.engine }
+
+// NodeID identifies this node in client ids and logs.
+func (s *Server) NodeID() string { return s.nodeID }
+
+// Serve runs the server on ln until Shutdown. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.engine.Start(ctx, s); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.poller.Run(s.onEvent); err != nil {
+			s.log.Error("poller stopped", zap.Error(err))
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.sweep()
+	}()
+	err := s.httpSrv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("serve http: %w", err)
+}
+
+// runTask is what a worker does with one task.
+func (s *Server) runTask(w *worker, t task) {
+	switch t.kind {
+	case taskRead:
+		t.conn.runRead(w)
+	case taskFlush:
+		t.conn.runFlush(w)
+	case taskFlushBatch:
+		for _, c := range *t.batch {
+			c.runFlush(w)
+		}
+		s.pool.releaseBatch(t.batch)
+	}
+}
+
+// onEvent runs on the poller goroutine: it only schedules.
+func (s *Server) onEvent(key uint64, ev netpoll.Event) {
+	c := s.table.get(key)
+	if c == nil {
+		return
+	}
+	if ev&netpoll.Readable != 0 {
+		c.scheduleRead()
+	}
+	if ev&netpoll.Writable != 0 && c.outPending.Load() {
+		c.scheduleFlush()
+	}
+}
+
+// upgrade turns an HTTP request into a connection on the event loop.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
+	if s.stopping.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	cfg := s.cfg.Load()
+	nc, rw, _, err := ws.HTTPUpgrader{Timeout: cfg.HandshakeTimeout}.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		s.log.Debug("upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
+		return
+	}
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok {
+		nc.Close()
+		s.log.Error("upgrade: not a TCP connection", zap.String("type", fmt.Sprintf("%T", nc)))
+		return
+	}
+	fd, err := rawFD(tcp)
+	if err != nil {
+		nc.Close()
+		s.log.Error("upgrade: no fd", zap.Error(err))
+		return
+	}
+	now := time.Now().UnixNano()
+	c := &Conn{
+		srv:      s,
+		nc:       nc,
+		fd:       fd,
+		echo:     echo,
+		openedAt: now,
+		origin:   r.Header.Get("Origin"),
+		clientID: s.nodeID + "-" + strconv.FormatUint(s.nextID.Add(1), 36),
+		maxQueue: cfg.Defaults.MaxQueueBytes,
+	}
+	c.rd.MaxMessage = cfg.Defaults.MaxMessageSize
+	if echo {
+		c.rd.MaxMessage = max(c.rd.MaxMessage, 16<<20) // conformance cases send up to 16 MiB
+		c.maxQueue = max(c.maxQueue, 64<<20)
+	}
+	c.lastSeen.Store(now)
+	c.key = s.table.put(c)
+
+	// Bytes the client sent right after its request were read by net/http; hand them to the
+	// read slot before the poller can schedule it.
+	if n := rw.Reader.Buffered(); n > 0 {
+		early, _ := rw.Reader.Peek(n)
+		c.readPend.Add(1)
+		wk := newWorker()
+		c.w = wk
+		if err := c.rd.Feed(append([]byte(nil), early...), c); err != nil {
+			c.onStreamError(err)
+		}
+		c.w = nil
+		c.readPend.Add(-1)
+	}
+	s.obs.ConnOpened()
+	if err := s.poller.Add(fd, c.key); err != nil {
+		s.log.Error("poller add", zap.Error(err))
+		c.requestRelease()
+		return
+	}
+	// A client that sent its first frame before registration would otherwise wait for an
+	// edge that already passed.
+	c.scheduleRead()
+}
+
+func rawFD(c *net.TCPConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("syscall conn: %w", err)
+	}
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return 0, fmt.Errorf("control: %w", err)
+	}
+	return fd, nil
+}
+
+// forget unregisters a released connection and closes its socket. Read slot only.
+func (s *Server) forget(c *Conn) {
+	if err := s.poller.Del(c.fd); err != nil && !errors.Is(err, syscall.EBADF) {
+		s.log.Debug("poller del", zap.Error(err))
+	}
+	s.table.remove(c)
+	if err := c.nc.Close(); err != nil {
+		s.log.Debug("close socket", zap.Error(err))
+	}
+}
+
+// Shutdown stops accepting, closes every connection with 1001, drains outbound queues until
+// ctx ends, then releases whatever is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.stopping.CompareAndSwap(false, true) {
+		return errors.New("server: already shut down")
+	}
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	_ = s.httpSrv.Shutdown(hctx) // stop accepting; hijacked WebSockets are not tracked by net/http
+	cancel()
+
+	s.table.each(func(c *Conn) { c.requestClose(CloseGoingAway) })
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for s.table.count() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-tick.C:
+		}
+	}
+	s.table.each(func(c *Conn) { c.requestRelease() })
+	for i := 0; i < 100 && s.table.count() > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(s.done)
+	if err := s.poller.Close(); err != nil {
+		s.log.Warn("close poller", zap.Error(err))
+	}
+	s.wg.Wait()
+	s.pool.close()
+	if err := s.engine.Close(); err != nil {
+		return fmt.Errorf("close engine: %w", err)
+	}
+	return nil
+}
+
+// Reload swaps in a new configuration: apps, keys and limits change for new requests; the
+// connections of an app that is gone are closed with 4004.
+func (s *Server) Reload(cfg *config.Config) error {
+	apps, err := buildApps(cfg, s.apps.Load())
+	if err != nil {
+		return err
+	}
+	s.cfg.Store(cfg)
+	s.apps.Store(apps)
+	s.table.each(func(c *Conn) {
+		if c.authed.Load() && apps.app(c.appID) == nil {
+			c.requestClose(CloseDisconnected)
+		}
+	})
+	return nil
+}
+
+// Stats is a snapshot of the node for /readyz, metrics and tests.
+type Stats struct {
+	Connections   int
+	Channels      int
+	Subscriptions int
+}
+
+// Stats returns current counts.
+func (s *Server) Stats() Stats {
+	ch, subs := s.hub.Stats()
+	return Stats{Connections: s.table.count(), Channels: ch, Subscriptions: subs}
+}
+
+// connTable maps epoll keys to connections. It is indexed by fd, so lookups on the poller's
+// hot path are one atomic load; the key's high half is a generation that tells a reused fd
+// from the connection that had it before.
+type connTable struct {
+	slots []atomic.Pointer[Conn]
+	gen   atomic.Uint32
+	n     atomic.Int64
+}
+
+func (t *connTable) init(size int) { t.slots = make([]atomic.Pointer[Conn], size) }
+
+func (t *connTable) put(c *Conn) uint64 {
+	g := t.gen.Add(1)
+	c.key = uint64(uint32(c.fd)) | uint64(g)<<32
+	if c.fd >= len(t.slots) {
+		panic(fmt.Sprintf("fd %d beyond RLIMIT_NOFILE %d", c.fd, len(t.slots)))
+	}
+	t.slots[c.fd].Store(c)
+	t.n.Add(1)
+	return c.key
+}
+
+func (t *connTable) get(key uint64) *Conn {
+	fd := int(uint32(key))
+	if fd >= len(t.slots) {
+		return nil
+	}
+	c := t.slots[fd].Load()
+	if c == nil || c.key != key {
+		return nil
+	}
+	return c
+}
+
+func (t *connTable) remove(c *Conn) {
+	if t.slots[c.fd].CompareAndSwap(c, nil) {
+		t.n.Add(-1)
+	}
+}
+
+func (t *connTable) count() int { return int(t.n.Load()) }
+
+func (t *connTable) each(f func(*Conn)) {
+	for i := range t.slots {
+		if c := t.slots[i].Load(); c != nil {
+			f(c)
+		}
+	}
+}

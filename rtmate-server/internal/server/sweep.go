@@ -1,0 +1,65 @@
+package server
+
+import (
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+func nowNano() int64 { return time.Now().UnixNano() }
+
+// sweepEvery is the resolution of every connection timer. One pass over the connection table
+// replaces a runtime timer per connection (and its memory).
+const sweepEvery = 250 * time.Millisecond
+
+// sweep enforces the auth timeout, token expiry, write timeout, close handshake timeout,
+// keepalive pings and the dead-connection timeout.
+func (s *Server) sweep() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		cfg := s.cfg.Load()
+		apps := s.apps.Load()
+		now := time.Now()
+		nowN, nowS := now.UnixNano(), now.Unix()
+		s.table.each(func(c *Conn) {
+			lim := &cfg.Defaults
+			authed := c.authed.Load()
+			if authed {
+				if a := apps.app(c.appID); a != nil {
+					lim = &a.limits
+				}
+			}
+			switch {
+			case c.closingSince.Load() != 0:
+				if nowN-c.closingSince.Load() > closeHandshakeGrace*int64(time.Second) {
+					c.requestRelease()
+				}
+				return
+			case !authed && !c.echo && nowN-c.openedAt > int64(lim.AuthTimeout):
+				c.requestClose(CloseAuthTimeout)
+				return
+			case authed && c.exp.Load() != 0 && nowS >= c.exp.Load():
+				c.requestClose(CloseTokenExpired)
+				return
+			}
+			if b := c.blockedSince.Load(); b != 0 && nowN-b > int64(lim.WriteTimeout) {
+				c.requestClose(CloseSlowConsumer)
+				return
+			}
+			idle := nowN - c.lastSeen.Load()
+			switch {
+			case idle > int64(cfg.IdleTimeout):
+				c.requestRelease() // dead or half-open: nobody would read a close frame
+			case idle > int64(cfg.PingInterval) && !c.pinged.Load():
+				c.pinged.Store(true)
+				c.sendFrame(ws.CompiledPing, true)
+			}
+		})
+	}
+}
