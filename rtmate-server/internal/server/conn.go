@@ -47,19 +47,19 @@ type Conn struct {
 	maxQueue int
 
 	// Read slot.
-	w         *worker
-	rd        wire.Reader
-	appID     string
-	userID    string
-	tokenSub  string // the token's sub: a refresh must carry the same
-	allowed   []string // the token's channels claim; nil = all
-	subs      []string // channels this connection subscribed to
-	bucket    bucket
+	w            *worker
+	rd           wire.Reader
+	appID        string
+	userID       string
+	tokenSub     string   // the token's sub: a refresh must carry the same
+	allowed      []string // the token's channels claim; nil = all
+	subs         []string // channels this connection subscribed to
+	bucket       bucket
 	limitedSince int64 // Unix nanos: start of the current rate-limited episode
 	lastLimited  int64
-	tornDown  bool
-	failed    bool // the stream is broken: discard input until the peer goes
-	closingRd bool // we sent a close frame and wait for the peer's
+	tornDown     bool
+	failed       bool // the stream is broken: discard input until the peer goes
+	closingRd    bool // we sent a close frame and wait for the peer's
 
 	// Output.
 	mu                sync.Mutex

@@ -19,4 +19,4 @@ type Hooks interface {
 type nopHooks struct{}
 
 func (nopHooks) Connect(context.Context, ConnInfo, *protocol.Claims) (string, error) { return "", nil }
-func (nopHooks) Subscribe(context.Context, ConnInfo, string) error                  { return nil }
+func (nopHooks) Subscribe(context.Context, ConnInfo, string) error                   { return nil }
