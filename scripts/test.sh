@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test.sh runs every check and test of the project, as CI does (.ci/run calls exactly this):
+# installs what the tests need (redis-server, chromium, npm packages), then gofmt, go vet,
+# go test -race for every module (plus each module on its own with GOWORK=off), the Go
+# benchmarks briefly so they never rot, short fuzz runs, the JS SDK's node tests and the
+# browser test.
+#
+#   scripts/test.sh            everything
+#   QUICK=1 scripts/test.sh    Go checks and tests only (no install, no node, no fuzz)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+MODULES=(rt-common rtmate-auth rtmate-client rtmate-server)
+step() { printf '\n=== %s\n' "$*"; }
+
+if [ -z "${QUICK:-}" ]; then
+	step "install test dependencies"
+	scripts/install-test-deps.sh
+fi
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet (workspace)"
+go vet $(printf './%s/... ' "${MODULES[@]}")
+
+step "each module on its own (GOWORK=off): vet and build"
+for m in "${MODULES[@]}"; do
+	(cd "$m" && GOWORK=off go vet ./... && GOWORK=off go build ./...)
+done
+step "rtmate-auth tests on its own (GOWORK=off)"
+(cd rtmate-auth && GOWORK=off go test -count=1 ./...)
+
+step "go test -race"
+go test -race -count=1 -timeout 15m $(printf './%s/... ' "${MODULES[@]}")
+
+step "benchmarks, briefly (-benchtime=100x: they must run, their figures are not checked)"
+go test -run '^$' -bench . -benchtime=100x -benchmem $(printf './%s/... ' "${MODULES[@]}") | grep -E '^(Benchmark|ok|FAIL|---)' || true
+
+if [ -z "${QUICK:-}" ]; then
+	step "fuzz, briefly (10 s per decoder of untrusted input)"
+	fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" "$1"; }
+	for target in $(scripts/fuzz-targets.sh); do
+		fuzz "${target%%:*}" "${target##*:}"
+	done
+
+	step "JS SDK: node tests and the browser test"
+	(cd sdk/js && npm run --silent test:all)
+fi
+printf '\nall checks passed\n'
