@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/lestrrat-go/jwx/v2 v2.1.7
 	github.com/rtmate/rtmate/rt-common v0.0.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -1,0 +1,13 @@
+// Command rtmate-token issues RTMate connection tokens and explains why a token is refused.
+// Run it with --help; the logic lives in internal/tokencmd.
+package main
+
+import (
+	"os"
+
+	"github.com/rtmate/rtmate/rtmate-auth/internal/tokencmd"
+)
+
+func main() {
+	os.Exit(tokencmd.Run(os.Args[1:], tokencmd.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))
+}

@@ -1,0 +1,258 @@
+package auth
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+
+	"github.com/rtmate/rtmate/rt-common/protocol"
+)
+
+// MaxTokenLen bounds a token in bytes, so that a hostile client cannot make the server
+// base64-decode megabytes; a token with a few hundred channel patterns still fits.
+const MaxTokenLen = 16 << 10
+
+// maxNumericDate is 9999-12-31T23:59:59Z. Bounding exp/nbf/iat keeps time arithmetic far from
+// int64 overflow, where a huge exp could wrap around into the past or the future.
+const maxNumericDate = 253402300799
+
+// b64 is the JWS encoding: base64url without padding, rejecting non-zero trailing bits so that
+// each token has exactly one spelling.
+var b64 = base64.RawURLEncoding.Strict()
+
+// splitToken cuts a compact JWS into its three parts without copying.
+func splitToken(tok []byte) (hdr, payload, sig []byte, ok bool) {
+	i := bytes.IndexByte(tok, '.')
+	if i < 0 {
+		return nil, nil, nil, false
+	}
+	j := bytes.IndexByte(tok[i+1:], '.')
+	if j < 0 {
+		return nil, nil, nil, false
+	}
+	j += i + 1
+	if bytes.IndexByte(tok[j+1:], '.') >= 0 {
+		return nil, nil, nil, false
+	}
+	return tok[:i], tok[i+1 : j], tok[j+1:], true
+}
+
+// decodeInto base64url-decodes src into scratch when it fits, else into a new buffer.
+func decodeInto(scratch []byte, src []byte) ([]byte, error) {
+	dst := scratch
+	if n := b64.DecodedLen(len(src)); n > len(dst) {
+		dst = make([]byte, n)
+	}
+	n, err := b64.Decode(dst, src)
+	if err != nil {
+		return nil, err
+	}
+	return dst[:n], nil
+}
+
+var (
+	errHdrNotObject = errors.New("header is not a JSON object")
+	errHdrNoAlg     = errors.New(`header has no "alg"`)
+	errHdrAlgType   = errors.New(`header "alg" is not a string`)
+	errHdrKidType   = errors.New(`header "kid" is not a string`)
+	errHdrDup       = errors.New("header repeats a parameter")
+	errHdrCrit      = errors.New(`header has "crit" or "b64": JWS extensions are not supported`)
+)
+
+// parseHeader reads the two header parameters that matter, alg and kid, as sub-slices of h.
+// Everything else is ignored except crit/b64, which would change how the token must be
+// verified and are therefore refused rather than silently misread.
+func parseHeader(h []byte) (algName, kid []byte, err error) {
+	if !protocol.Valid(h) {
+		return nil, nil, errHdrNotObject
+	}
+	it, err := protocol.NewObjectIter(h)
+	if err != nil {
+		return nil, nil, errHdrNotObject
+	}
+	var haveAlg, haveKid bool
+	for {
+		k, v, ok, err := it.Next()
+		if err != nil {
+			return nil, nil, errHdrNotObject
+		}
+		if !ok {
+			break
+		}
+		switch {
+		case protocol.KeyIs(k, "alg"):
+			if haveAlg {
+				return nil, nil, errHdrDup
+			}
+			haveAlg = true
+			if algName, err = protocol.StringValue(v); err != nil {
+				return nil, nil, errHdrAlgType
+			}
+		case protocol.KeyIs(k, "kid"):
+			if haveKid {
+				return nil, nil, errHdrDup
+			}
+			haveKid = true
+			if kid, err = protocol.StringValue(v); err != nil {
+				return nil, nil, errHdrKidType
+			}
+		case protocol.KeyIs(k, "crit"), protocol.KeyIs(k, "b64"):
+			return nil, nil, errHdrCrit
+		}
+	}
+	if !haveAlg {
+		return nil, nil, errHdrNoAlg
+	}
+	return algName, kid, nil
+}
+
+// isNone reports whether name is "none" in any letter case; some libraries once compared it
+// case-insensitively, so every spelling is treated as the unsigned-token attack it is.
+func isNone(name []byte) bool { return len(name) == 4 && bytes.EqualFold(name, []byte("none")) }
+
+func parseAlgBytes(b []byte) alg {
+	switch string(b) {
+	case "HS256":
+		return algHS256
+	case "RS256":
+		return algRS256
+	case "ES256":
+		return algES256
+	case "EdDSA":
+		return algEdDSA
+	}
+	return algInvalid
+}
+
+// rawClaims is the verified payload: strings still as raw bytes of the decoded payload, so
+// that app_id can be compared without allocating.
+type rawClaims struct {
+	appID               []byte
+	sub                 []byte
+	exp, iat, nbf       int64
+	hasAppID, hasExp    bool
+	hasSub, hasIat      bool
+	hasNbf, hasChannels bool
+	channels            []string
+}
+
+var (
+	errClaimsNotObject = errors.New("payload is not a JSON object")
+	errClaimDup        = errors.New("payload repeats a claim")
+	errAppIDType       = errors.New(`"app_id" is not a string`)
+	errSubType         = errors.New(`"sub" is not a string`)
+	errChannelsType    = errors.New(`"channels" is not an array of strings`)
+	errExpType         = errors.New(`"exp" is not a NumericDate (seconds between 0 and year 9999)`)
+	errIatType         = errors.New(`"iat" is not a NumericDate (seconds between 0 and year 9999)`)
+	errNbfType         = errors.New(`"nbf" is not a NumericDate (seconds between 0 and year 9999)`)
+	errNoAppID         = errors.New(`missing "app_id"`)
+	errNoExp           = errors.New(`missing "exp"`)
+)
+
+// parseClaims decodes the claims RTMate uses with exact, case-sensitive names (unlike
+// encoding/json's case-insensitive matching, "APP_ID" is not app_id) and strict types;
+// unknown claims are ignored and null counts as absent. The scanner allocates nothing; only
+// channels goes through encoding/json.
+func parseClaims(p []byte, c *rawClaims) error {
+	if !protocol.Valid(p) {
+		return errClaimsNotObject
+	}
+	it, err := protocol.NewObjectIter(p)
+	if err != nil {
+		return errClaimsNotObject
+	}
+	for {
+		k, v, ok, err := it.Next()
+		if err != nil {
+			return errClaimsNotObject
+		}
+		if !ok {
+			break
+		}
+		if string(v) == "null" {
+			continue
+		}
+		switch {
+		case protocol.KeyIs(k, "app_id"):
+			if c.hasAppID {
+				return errClaimDup
+			}
+			c.hasAppID = true
+			if c.appID, err = protocol.StringValue(v); err != nil {
+				return errAppIDType
+			}
+		case protocol.KeyIs(k, "sub"):
+			if c.hasSub {
+				return errClaimDup
+			}
+			c.hasSub = true
+			if c.sub, err = protocol.StringValue(v); err != nil {
+				return errSubType
+			}
+		case protocol.KeyIs(k, "exp"):
+			if c.hasExp {
+				return errClaimDup
+			}
+			c.hasExp = true
+			if c.exp, ok = numericDate(v); !ok {
+				return errExpType
+			}
+		case protocol.KeyIs(k, "iat"):
+			if c.hasIat {
+				return errClaimDup
+			}
+			c.hasIat = true
+			if c.iat, ok = numericDate(v); !ok {
+				return errIatType
+			}
+		case protocol.KeyIs(k, "nbf"):
+			if c.hasNbf {
+				return errClaimDup
+			}
+			c.hasNbf = true
+			if c.nbf, ok = numericDate(v); !ok {
+				return errNbfType
+			}
+		case protocol.KeyIs(k, "channels"):
+			if c.hasChannels {
+				return errClaimDup
+			}
+			c.hasChannels = true
+			if v[0] != '[' {
+				return errChannelsType
+			}
+			if err := json.Unmarshal(v, &c.channels); err != nil {
+				return errChannelsType
+			}
+			if c.channels == nil {
+				c.channels = []string{}
+			}
+		}
+	}
+	if !c.hasAppID {
+		return errNoAppID
+	}
+	if !c.hasExp {
+		return errNoExp
+	}
+	return nil
+}
+
+// numericDate reads a JWT NumericDate: seconds as a JSON number, fractions (allowed by
+// RFC 7519) rounded down.
+func numericDate(v []byte) (int64, bool) {
+	if u, err := protocol.Uint64Value(v); err == nil {
+		return int64(u), u <= maxNumericDate
+	}
+	if len(v) == 0 || !(v[0] == '-' || v[0] >= '0' && v[0] <= '9') {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return 0, false
+	}
+	return int64(math.Floor(f)), true
+}
