@@ -8,6 +8,6 @@ require github.com/gobwas/httphead v0.1.0 // indirect
 
 replace github.com/rtmate/rtmate/rt-common => ../rt-common
 
-require github.com/rtmate/rtmate/rtmate-auth v0.0.0
+require github.com/rtmate/rtmate/rt-common v0.0.0
 
 replace github.com/rtmate/rtmate/rtmate-auth => ../rtmate-auth
