@@ -40,7 +40,7 @@ type Request struct {
 func (r *Request) Reset() { *r = Request{} }
 
 var (
-	errEnvelope = errors.New("request is not a JSON object")
+	errEnvelope = errors.New("request is not a valid JSON object")
 	errEvent    = errors.New("event must be a string")
 	errPayload  = errors.New("payload must be an object")
 	errMetadata = errors.New("metadata must be an object")
@@ -48,14 +48,14 @@ var (
 	errID       = errors.New("id must be a string or a number")
 )
 
-// DecodeRequest parses msg into r. On a malformed envelope it returns an InvalidParams error
-// and leaves in r whatever was read before the fault (id and traceId included, so that the
-// error response can still echo them); when msg is not a JSON object at all, r is empty.
+// DecodeRequest parses msg into r. A field of the wrong type is an InvalidParams error, but
+// every other well-formed field is still decoded, before and after it, so that the error
+// response can echo id and traceId. When msg is not a syntactically valid JSON object, r is
+// empty. With duplicate keys the last one wins. r aliases msg (see Request).
 func DecodeRequest(msg []byte, r *Request) error {
 	r.Reset()
-	if !Valid(msg) {
-		return NewError(InvalidParams, errEnvelope)
-	}
+	// One pass: the iterator validates as it goes (each value once), and a syntax error
+	// anywhere, or bytes after the object, discards whatever was read.
 	it, err := NewObjectIter(msg)
 	if err != nil {
 		return NewError(InvalidParams, errEnvelope)
@@ -67,7 +67,11 @@ func DecodeRequest(msg []byte, r *Request) error {
 		}
 	}
 	for {
-		key, val, ok, _ := it.Next() // syntax already checked by Valid
+		key, val, ok, err := it.Next()
+		if err != nil || (!ok && skipSpace(msg, it.i) != len(msg)) {
+			r.Reset()
+			return NewError(InvalidParams, errEnvelope)
+		}
 		if !ok {
 			break
 		}
@@ -120,7 +124,7 @@ func decodeMetadata(val []byte, r *Request) error {
 		return errMetadata
 	}
 	for {
-		key, v, ok, _ := it.Next()
+		key, v, ok, _ := it.Next() // val was validated when the envelope's iterator read it
 		if !ok {
 			return nil
 		}
