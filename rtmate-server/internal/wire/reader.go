@@ -40,116 +40,167 @@ const maxHeader = 14
 // Reader reassembles client frames into messages. Its zero value is not usable: set
 // MaxMessage. Not safe for concurrent use; the event loop gives each connection one reader at
 // a time. An idle Reader holds no buffer.
+//
+// A frame that arrives whole in one Feed is handled in place, without a copy. Otherwise only
+// a header or a control frame (at most 139 bytes) is carried over in pending, while a data
+// frame's payload is unmasked straight into the message buffer as it arrives: so the reader
+// never holds more than MaxMessage plus one control frame, and invalid UTF-8 fails the
+// connection as soon as it arrives, not when its frame ends.
 type Reader struct {
 	// MaxMessage is the largest message, in bytes, across all its fragments.
 	MaxMessage int
 
-	pending []byte // an incomplete frame carried over to the next Feed; nil when none
-	msg     []byte // fragments of the message being assembled; nil when none
+	pending []byte // an incomplete header or control frame carried over; nil when none
+	msg     []byte // the data message being assembled; nil when none
 	msgOp   ws.OpCode
-	checked int // bytes of msg already known to be valid UTF-8
-	frag    bool
+	checked int  // bytes of msg already known to be valid UTF-8
+	frag    bool // a fragmented message is open: the next data frame must continue it
+
+	// The data frame whose payload is arriving (left > 0).
+	left int     // payload bytes still to come
+	off  int     // payload bytes already unmasked: the mask's phase
+	mask [4]byte // its mask
+	fin  bool    // whether it ends its message
 }
 
 // Reset drops any partial state (after a failure, or to reuse the Reader).
 func (r *Reader) Reset() {
-	r.pending, r.msg, r.checked, r.frag = nil, nil, 0, false
+	limit := r.MaxMessage
+	*r = Reader{MaxMessage: limit}
 }
 
-// Buffered reports how many bytes the reader holds between calls (for memory accounting).
+// Buffered reports how many bytes the reader holds between calls (for memory accounting):
+// at most MaxMessage plus one control frame with its header.
 func (r *Reader) Buffered() int { return cap(r.pending) + cap(r.msg) }
 
 // Feed consumes p, which the caller may overwrite once Feed returns (payloads are unmasked in
 // place). A returned *CloseError says how to fail the connection; any other error came from
 // the Handler and is returned unchanged.
 func (r *Reader) Feed(p []byte, h Handler) error {
-	if len(r.pending) > 0 {
-		// Complete the carried frame first, copying only the bytes it still needs.
-		need, err := r.frameSize(r.pending)
-		if err != nil {
-			return err
-		}
-		if need < 0 { // the header itself is still incomplete
-			take := min(len(p), maxHeader-len(r.pending))
-			r.pending = append(r.pending, p[:take]...)
-			p = p[take:]
-			if need, err = r.frameSize(r.pending); err != nil {
+	for {
+		switch {
+		case r.left > 0:
+			n := min(len(p), r.left)
+			if err := r.stream(p[:n], h); err != nil {
 				return err
 			}
-			if need < 0 {
-				return nil
+			p = p[n:]
+			if r.left > 0 {
+				return nil // p is used up
 			}
+			continue
+		case len(r.pending) > 0:
+			var done bool
+			var err error
+			if p, done, err = r.fill(p, h); !done || err != nil {
+				return err
+			}
+			continue
+		case len(p) == 0:
+			return nil
 		}
-		if len(r.pending) > need { // header bytes taken past the frame's end go back
-			p = r.unread(p, len(r.pending)-need)
-			r.pending = r.pending[:need]
+		hd, hlen, ok := parseHeader(p)
+		if !ok {
+			r.pending = append(make([]byte, 0, maxHeader), p...)
+			return nil
 		}
-		take := min(len(p), need-len(r.pending))
+		if err := r.check(hd); err != nil {
+			return err
+		}
+		need := hlen + int(hd.Length)
+		if len(p) >= need { // the common case: the whole frame is here
+			if err := r.frame(hd, p[hlen:need], h); err != nil {
+				return err
+			}
+			p = p[need:]
+			continue
+		}
+		if hd.OpCode.IsControl() {
+			r.pending = append(make([]byte, 0, need), p...)
+			return nil
+		}
+		r.begin(hd)
+		p = p[hlen:]
+	}
+}
+
+// fill completes the carried header or control frame from p. done is false while it is still
+// incomplete (p is then used up); otherwise rest is what p holds after it.
+func (r *Reader) fill(p []byte, h Handler) (rest []byte, done bool, err error) {
+	// Complete the header first, taking exactly its bytes: nothing of the payload or of the
+	// next frame may end up in pending. pending always has room for a whole header.
+	for hl := headerSize(r.pending); len(r.pending) < hl; hl = headerSize(r.pending) {
+		if len(p) == 0 {
+			return nil, false, nil
+		}
+		take := min(len(p), hl-len(r.pending))
 		r.pending = append(r.pending, p[:take]...)
 		p = p[take:]
-		if len(r.pending) < need {
-			return nil
-		}
-		frame := r.pending
+	}
+	hd, hlen, _ := parseHeader(r.pending)
+	if err := r.check(hd); err != nil {
+		return nil, false, err
+	}
+	if !hd.OpCode.IsControl() && hd.Length > 0 {
 		r.pending = nil
-		if err := r.frame(frame, h); err != nil {
-			return err
-		}
+		r.begin(hd)
+		return p, true, nil
 	}
-	for len(p) > 0 {
-		need, err := r.frameSize(p)
-		if err != nil {
-			return err
-		}
-		if need < 0 || len(p) < need {
-			// Keep the partial frame; allocate its whole size once, never more than the limit allows.
-			size := need
-			if size < 0 {
-				size = maxHeader
-			}
-			r.pending = append(make([]byte, 0, size), p...)
-			return nil
-		}
-		if err := r.frame(p[:need], h); err != nil {
-			return err
-		}
-		p = p[need:]
+	need := hlen + int(hd.Length)
+	if cap(r.pending) < need {
+		// Grow once to the frame's exact size (a control frame: at most 139 bytes).
+		grown := make([]byte, len(r.pending), need)
+		copy(grown, r.pending)
+		r.pending = grown
 	}
-	return nil
+	take := min(len(p), need-len(r.pending))
+	r.pending = append(r.pending, p[:take]...)
+	p = p[take:]
+	if len(r.pending) < need {
+		return nil, false, nil
+	}
+	frame := r.pending
+	r.pending = nil
+	return p, true, r.frame(hd, frame[hlen:], h)
 }
 
-// unread returns the n bytes at the end of pending to the front of p. Only header lookahead
-// is ever returned, so n < maxHeader and the copy is tiny.
-func (r *Reader) unread(p []byte, n int) []byte {
-	back := make([]byte, 0, n+len(p))
-	back = append(back, r.pending[len(r.pending)-n:]...)
-	return append(back, p...)
+// headerSize is the size of the header that starts with b, as far as b tells: 2 until the
+// length byte is known.
+func headerSize(b []byte) int {
+	if len(b) < 2 {
+		return 2
+	}
+	n := 2
+	switch b[1] & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b[1]&0x80 != 0 {
+		n += 4
+	}
+	return n
 }
 
-// frameSize parses the header at b and returns the whole frame's size, -1 when the header is
-// incomplete, or the failure the header already proves (oversize, protocol violation).
-func (r *Reader) frameSize(b []byte) (int, error) {
-	h, hlen, ok := parseHeader(b)
-	if !ok {
-		return -1, nil
-	}
+// check fails a header that breaks the protocol, or that announces a message over the limit:
+// an oversize message is refused before any of its payload is read.
+func (r *Reader) check(hd ws.Header) error {
 	state := ws.StateServerSide
 	if r.frag {
 		state = state.Set(ws.StateFragmented)
 	}
-	if err := ws.CheckHeader(h, state); err != nil {
-		return 0, protocolError(err)
+	if err := ws.CheckHeader(hd, state); err != nil {
+		return protocolError(err)
 	}
-	if h.Length > int64(r.MaxMessage) || (h.OpCode.IsData() || h.OpCode == ws.OpContinuation) && int64(len(r.msg))+h.Length > int64(r.MaxMessage) {
-		return 0, ErrTooBig
+	if hd.Length > int64(r.MaxMessage) || !hd.OpCode.IsControl() && int64(len(r.msg))+hd.Length > int64(r.MaxMessage) {
+		return ErrTooBig
 	}
-	return hlen + int(h.Length), nil
+	return nil
 }
 
-// frame handles one complete frame.
-func (r *Reader) frame(b []byte, h Handler) error {
-	hd, hlen, _ := parseHeader(b)
-	payload := b[hlen:]
+// frame handles one complete frame whose header is checked; payload is still masked.
+func (r *Reader) frame(hd ws.Header, payload []byte, h Handler) error {
 	ws.Cipher(payload, hd.Mask, 0)
 
 	if hd.OpCode.IsControl() {
@@ -169,32 +220,92 @@ func (r *Reader) frame(b []byte, h Handler) error {
 	}
 
 	if hd.OpCode != ws.OpContinuation {
-		r.frag, r.msgOp, r.checked = true, hd.OpCode, 0
-		r.msg = make([]byte, 0, len(payload))
+		r.open(hd.OpCode, len(payload))
 	}
-	r.msg = append(r.msg, payload...)
-	if r.msgOp == ws.OpText {
-		// Fail fast on invalid UTF-8 in any fragment; only a rune split across fragments waits.
-		n, ok := validPrefix(r.msg[r.checked:])
-		if !ok {
-			return ErrInvalidUTF8
-		}
-		r.checked += n
+	r.msg = r.appendMsg(payload)
+	if err := r.checkText(); err != nil {
+		return err
 	}
-	if !hd.Fin {
+	return r.end(hd.Fin, h)
+}
+
+// begin starts a data frame whose payload has not all arrived: it will be unmasked into msg.
+func (r *Reader) begin(hd ws.Header) {
+	if hd.OpCode != ws.OpContinuation {
+		// The whole message when it is one frame, its first fragment otherwise.
+		r.open(hd.OpCode, int(hd.Length))
+	}
+	r.left, r.off, r.mask, r.fin = int(hd.Length), 0, hd.Mask, hd.Fin
+}
+
+// open starts assembling a message.
+func (r *Reader) open(op ws.OpCode, size int) {
+	r.msgOp, r.checked = op, 0
+	r.msg = make([]byte, 0, size)
+}
+
+// stream takes the next bytes of the arriving data frame's payload.
+func (r *Reader) stream(chunk []byte, h Handler) error {
+	ws.Cipher(chunk, r.mask, r.off)
+	r.off += len(chunk)
+	r.left -= len(chunk)
+	r.msg = r.appendMsg(chunk)
+	if err := r.checkText(); err != nil {
+		return err
+	}
+	if r.left > 0 {
 		return nil
 	}
-	msg, op := r.msg, r.msgOp
+	return r.end(r.fin, h)
+}
+
+// checkText fails fast on invalid UTF-8 in a text message; only a rune cut off at the end of
+// what has arrived waits for more.
+func (r *Reader) checkText() error {
+	if r.msgOp != ws.OpText {
+		return nil
+	}
+	n, ok := validPrefix(r.msg[r.checked:])
+	if !ok {
+		return ErrInvalidUTF8
+	}
+	r.checked += n
+	return nil
+}
+
+// end closes a data frame of the message being assembled, delivering it after its last.
+func (r *Reader) end(fin bool, h Handler) error {
+	if !fin {
+		r.frag = true
+		return nil
+	}
+	msg, op, checked := r.msg, r.msgOp, r.checked
 	r.msg, r.frag, r.checked = nil, false, 0
-	if op == ws.OpText && !utf8.Valid(msg) {
+	if op == ws.OpText && checked != len(msg) { // a rune cut off by the end of the message
 		return ErrInvalidUTF8
 	}
 	return h.OnMessage(op, msg)
 }
 
+// appendMsg appends payload bytes to the message. check has made sure that the result fits
+// MaxMessage; growth is capped there too, so that Buffered stays within it.
+func (r *Reader) appendMsg(p []byte) []byte {
+	n := len(r.msg) + len(p)
+	if n > cap(r.msg) {
+		size := min(max(2*cap(r.msg), n), max(r.MaxMessage, n))
+		grown := make([]byte, len(r.msg), size)
+		copy(grown, r.msg)
+		r.msg = grown
+	}
+	return append(r.msg, p...)
+}
+
 // validPrefix returns the length of b's longest prefix of whole valid runes, and false when
 // b holds an invalid sequence that is not merely a rune cut off at the end.
 func validPrefix(b []byte) (int, bool) {
+	if utf8.Valid(b) { // the common case, on utf8's word-at-a-time ASCII path
+		return len(b), true
+	}
 	i := 0
 	for i < len(b) {
 		if b[i] < utf8.RuneSelf {
@@ -225,15 +336,27 @@ func checkClose(p []byte) error {
 	if len(p) == 1 {
 		return protocolError(errCloseLen)
 	}
-	code := ws.StatusCode(binary.BigEndian.Uint16(p))
-	reason := p[2:]
-	if err := ws.CheckCloseFrameData(code, ""); err != nil {
+	if !validCloseCode(binary.BigEndian.Uint16(p)) {
 		return protocolError(errCloseCode)
 	}
-	if !utf8.Valid(reason) {
+	if !utf8.Valid(p[2:]) {
 		return ErrInvalidUTF8
 	}
 	return nil
+}
+
+// validCloseCode reports whether a peer may send code (RFC 6455 §7.4 and the IANA registry):
+// the defined codes 1000–1014 except the reserved 1004–1006, and the application and private
+// ranges 3000–4999. ws.CheckCloseFrameData is not used because it lets codes of 5000 and above
+// through and refuses the registered 1012–1014.
+func validCloseCode(code uint16) bool {
+	switch {
+	case code >= 1000 && code <= 1014:
+		return code < 1004 || code > 1006
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
 }
 
 // parseHeader decodes a client frame header from b without allocating (ws.ReadHeader reads

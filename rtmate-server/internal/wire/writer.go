@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -54,10 +55,14 @@ func putHeader(b []byte, op ws.OpCode, n int) {
 }
 
 // CloseFrame returns a close frame with code and reason (reason is cut to fit the 125-byte
-// control payload limit).
+// control payload limit, on a rune boundary: a peer fails a close reason of invalid UTF-8).
 func CloseFrame(code ws.StatusCode, reason string) []byte {
 	if len(reason) > 123 {
-		reason = reason[:123]
+		cut := 123
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
 	}
 	return AppendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, reason))
 }
