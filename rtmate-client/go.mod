@@ -2,7 +2,11 @@ module github.com/rtmate/rtmate/rtmate-client
 
 go 1.26
 
-require github.com/gobwas/ws v1.5.0
+require (
+	github.com/gobwas/ws v1.5.0
+	github.com/rtmate/rtmate/rt-common v0.0.0
+	github.com/rtmate/rtmate/rtmate-auth v0.0.0
+)
 
 require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect
@@ -19,11 +23,7 @@ require (
 	golang.org/x/sys v0.46.0 // indirect
 )
 
-replace github.com/rtmate/rtmate/rt-common => ../rt-common
-
-require (
-	github.com/rtmate/rtmate/rt-common v0.0.0
-	github.com/rtmate/rtmate/rtmate-auth v0.0.0-00010101000000-000000000000
+replace (
+	github.com/rtmate/rtmate/rt-common => ../rt-common
+	github.com/rtmate/rtmate/rtmate-auth => ../rtmate-auth
 )
-
-replace github.com/rtmate/rtmate/rtmate-auth => ../rtmate-auth

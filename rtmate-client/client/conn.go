@@ -94,6 +94,9 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	env, err := cn.do(ctx, protocol.EventAuth, payload, nil, c.cfg.RequestTimeout)
 	if err != nil {
 		cn.close(err, CloseNormal)
+		if se := (*Error)(nil); errors.As(err, &se) {
+			return nil, err // it names the auth event already
+		}
 		return nil, fmt.Errorf("rtmate: auth: %w", err)
 	}
 	var data protocol.AuthData

@@ -65,8 +65,18 @@ func TestE2EPubSubPresenceHistory(t *testing.T) {
 	t.Run("presence join leave and members", func(t *testing.T) {
 		var joins, leaves []protocol.PresenceEvent
 		h := client.Handlers{
-			OnJoin:  func(ev protocol.PresenceEvent) { recA.mu.Lock(); joins = append(joins, ev); recA.mu.Unlock(); recA.poke() },
-			OnLeave: func(ev protocol.PresenceEvent) { recA.mu.Lock(); leaves = append(leaves, ev); recA.mu.Unlock(); recA.poke() },
+			OnJoin: func(ev protocol.PresenceEvent) {
+				recA.mu.Lock()
+				joins = append(joins, ev)
+				recA.mu.Unlock()
+				recA.poke()
+			},
+			OnLeave: func(ev protocol.PresenceEvent) {
+				recA.mu.Lock()
+				leaves = append(leaves, ev)
+				recA.mu.Unlock()
+				recA.poke()
+			},
 		}
 		if _, err := a.Subscribe(ctx, "presence-room", h); err != nil {
 			t.Fatal(err)

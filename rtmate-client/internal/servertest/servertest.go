@@ -110,10 +110,14 @@ type Option func(*Server)
 func WithArgs(args ...string) Option { return func(s *Server) { s.args = append(s.args, args...) } }
 
 // Start builds and starts rtmate-server on a free port of 127.0.0.1 and waits until it
-// answers HTTP. It stops when the test ends; on failure its log is printed.
+// answers HTTP. RTMATE_SERVER_BIN names a prebuilt binary to use instead of building. It stops when the test ends; on failure its log is printed.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Build(t, "rtmate-server", "./cmd/rtmate-server")}
+	bin := os.Getenv("RTMATE_SERVER_BIN")
+	if bin == "" {
+		bin = Build(t, "rtmate-server", "./cmd/rtmate-server")
+	}
+	s := &Server{t: t, bin: bin}
 	s.Addr = FreeAddr(t)
 	s.URL = "ws://" + s.Addr + "/ws"
 	s.HTTP = "http://" + s.Addr
