@@ -218,4 +218,3 @@ func report(w io.Writer, err error) int {
 	}
 	return ExitError
 }
-
