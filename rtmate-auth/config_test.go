@@ -1,14 +1,17 @@
 package auth
 
 import (
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"math/big"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewRegistryErrors(t *testing.T) {
@@ -125,4 +128,46 @@ func writeFileAt(t *testing.T, p string, b []byte) {
 	if err := writeFileErr(p, b); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPEMForms: every documented PEM form of a public key verifies tokens of its private key.
+func TestPEMForms(t *testing.T) {
+	testKeys(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)}
+	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, ecKey.priv.Public(), ecKey.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs1 := x509.MarshalPKCS1PublicKey(rsaKey.priv.Public().(*rsa.PublicKey))
+	tests := []struct {
+		name    string
+		pub     []byte
+		privPEM []byte
+	}{
+		{"PKIX RSA", rsaKey.pubPEM, rsaKey.privPEM},
+		{"PKCS#1 RSA PUBLIC KEY", pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: pkcs1}), rsaKey.privPEM},
+		{"CERTIFICATE (EC)", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}), ecKey.privPEM},
+		{"PKIX Ed25519", edKey.pubPEM, edKey.privPEM},
+		{"SEC 1 EC PRIVATE KEY for signing", ecKey.pubPEM, sec1(t, ecKey.priv.(*ecdsa.PrivateKey))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewRegistry([]AppConfig{{ID: "a", Keys: []KeyConfig{{PublicKey: string(tt.pub)}}}}, Options{Now: fixedNow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Validate("a", []byte(mustSign(t, claims("a"), SigningKey{PrivateKeyPEM: tt.privPEM}))); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func sec1(t *testing.T, k *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 }

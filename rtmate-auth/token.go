@@ -3,10 +3,10 @@ package auth
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/rtmate/rtmate/rt-common/protocol"
 )
@@ -154,8 +154,8 @@ var (
 
 // parseClaims decodes the claims RTMate uses with exact, case-sensitive names (unlike
 // encoding/json's case-insensitive matching, "APP_ID" is not app_id) and strict types;
-// unknown claims are ignored and null counts as absent. The scanner allocates nothing; only
-// channels goes through encoding/json.
+// unknown claims are ignored and null counts as absent. The scanner allocates nothing; the
+// strings it returns alias p.
 func parseClaims(p []byte, c *rawClaims) error {
 	if !protocol.Valid(p) {
 		return errClaimsNotObject
@@ -221,14 +221,8 @@ func parseClaims(p []byte, c *rawClaims) error {
 				return errClaimDup
 			}
 			c.hasChannels = true
-			if v[0] != '[' {
+			if c.channels, err = stringArray(v); err != nil {
 				return errChannelsType
-			}
-			if err := json.Unmarshal(v, &c.channels); err != nil {
-				return errChannelsType
-			}
-			if c.channels == nil {
-				c.channels = []string{}
 			}
 		}
 	}
@@ -239,6 +233,109 @@ func parseClaims(p []byte, c *rawClaims) error {
 		return errNoExp
 	}
 	return nil
+}
+
+// stringArray decodes a JSON array of strings (v is already known to be valid JSON) into a
+// non-nil slice, with two allocations whatever its length: the slice, and one string that all
+// elements share.
+func stringArray(v []byte) ([]string, error) {
+	n, size := 0, 0
+	for it := (arrayIter{b: v}); ; {
+		s, ok, err := it.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		n, size = n+1, size+len(s)
+	}
+	out := make([]string, 0, n)
+	if size == 0 {
+		for range n {
+			out = append(out, "")
+		}
+		return out, nil
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for it := (arrayIter{b: v}); ; {
+		s, ok, _ := it.next()
+		if !ok {
+			break
+		}
+		all.Write(s)
+	}
+	joined, off := all.String(), 0
+	for it := (arrayIter{b: v}); ; {
+		s, ok, _ := it.next()
+		if !ok {
+			break
+		}
+		out = append(out, joined[off:off+len(s)])
+		off += len(s)
+	}
+	return out, nil
+}
+
+// arrayIter walks the string elements of a valid JSON array.
+type arrayIter struct {
+	b []byte
+	i int
+}
+
+var errNotStringArray = errors.New("not an array of strings")
+
+func (it *arrayIter) next() (s []byte, ok bool, err error) {
+	b, i := it.b, it.i
+	if i == 0 {
+		if len(b) == 0 || b[0] != '[' {
+			return nil, false, errNotStringArray
+		}
+		i = skipWS(b, 1)
+		if i < len(b) && b[i] == ']' {
+			it.i = len(b)
+			return nil, false, nil
+		}
+	} else {
+		if i >= len(b) {
+			return nil, false, nil
+		}
+		if b[i] == ']' {
+			it.i = len(b)
+			return nil, false, nil
+		}
+		if b[i] != ',' {
+			return nil, false, errNotStringArray
+		}
+		i = skipWS(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		return nil, false, errNotStringArray
+	}
+	j := i + 1
+	for j < len(b) && b[j] != '"' {
+		if b[j] == '\\' {
+			j++
+		}
+		j++
+	}
+	if j >= len(b) {
+		return nil, false, errNotStringArray
+	}
+	s, err = protocol.StringValue(b[i : j+1])
+	if err != nil {
+		return nil, false, errNotStringArray
+	}
+	it.i = skipWS(b, j+1)
+	return s, true, nil
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // numericDate reads a JWT NumericDate: seconds as a JSON number, fractions (allowed by
