@@ -187,8 +187,10 @@ func (h *Hub) Broadcast(k Key, frame []byte, offset uint64) int {
 	n := 0
 	for i := range ch.subs {
 		e := &ch.subs[i]
-		if e.skip != 0 {
-			if offset != 0 && offset <= e.skip {
+		// Only an offset lifts the skip: a join or leave (offset 0) may overtake a publication
+		// that the subscriber already recovered and that is still on its way here.
+		if e.skip != 0 && offset != 0 {
+			if offset <= e.skip {
 				continue
 			}
 			e.skip = 0
