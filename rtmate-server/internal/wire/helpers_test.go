@@ -187,9 +187,11 @@ func randomCuts(rng *rand.Rand, n, k int) []int {
 }
 
 // splitPlans lists the ways each input is cut: whole, byte by byte, every two-way split
-// (for inputs small enough), and random multi-way splits.
+// (for inputs small enough), and random multi-way splits (fewer for large inputs, which cost
+// much under the race detector).
 func splitPlans(rng *rand.Rand, n int) map[string][]int {
 	plans := map[string][]int{"whole": nil, "bytewise": everyByte(n)}
+	randoms := 20
 	if n <= 600 {
 		for i := 1; i < n; i++ {
 			plans[fmt.Sprintf("at%d", i)] = []int{i}
@@ -198,8 +200,9 @@ func splitPlans(rng *rand.Rand, n int) map[string][]int {
 		for _, i := range []int{1, 2, 3, 4, 5, 6, 9, 10, 13, 14, 15, n / 2, n - 1} {
 			plans[fmt.Sprintf("at%d", i)] = []int{i}
 		}
+		randoms = 3
 	}
-	for i := 0; i < 20; i++ {
+	for i := 0; i < randoms; i++ {
 		plans[fmt.Sprintf("random%d", i)] = randomCuts(rng, n, 1+rng.IntN(8))
 	}
 	return plans
