@@ -229,6 +229,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.format %q: want json or console", c.Log.Format)
 	}
 	seen := make(map[string]bool, len(c.Apps))
+	keys := make(map[string]bool, len(c.Apps))
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if !appIDPattern.MatchString(a.ID) {
@@ -238,6 +239,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("apps[%d].id %q: duplicate", i, a.ID)
 		}
 		seen[a.ID] = true
+		if a.APIKey != "" {
+			// The HTTP API finds the app by its key alone.
+			if keys[a.APIKey] {
+				return fmt.Errorf("apps[%d] (%s).api_key: the same key as another app", i, a.ID)
+			}
+			keys[a.APIKey] = true
+		}
 		if err := a.Limits.validate(); err != nil {
 			return fmt.Errorf("apps[%d] (%s).limits: %w", i, a.ID, err)
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type appState struct {
 type appSet struct {
 	reg  *auth.Registry
 	apps map[string]*appState
+	keys map[[32]byte]string // SHA-256 of api_key → app id (see AppByAPIKey)
 }
 
 func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
@@ -40,7 +42,7 @@ func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
-	set := &appSet{reg: reg, apps: make(map[string]*appState, len(cfg.Apps))}
+	set := &appSet{reg: reg, apps: make(map[string]*appState, len(cfg.Apps)), keys: make(map[[32]byte]string)}
 	for i := range cfg.Apps {
 		ac := cfg.Apps[i]
 		a, _ := reg.App(ac.ID)
@@ -54,7 +56,10 @@ func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
 		if old := prev.app(ac.ID); old != nil {
 			st.usage = old.usage
 		} else {
-			st.usage = &Usage{}
+			st.usage = &Usage{Since: time.Now()}
+		}
+		if ac.APIKey != "" {
+			set.keys[sha256.Sum256([]byte(ac.APIKey))] = ac.ID
 		}
 		if r := st.limits.MaxPublishRate; r > 0 {
 			st.pub = &sharedBucket{rate: r, burst: max(1, int(r))}
@@ -93,6 +98,10 @@ type Usage struct {
 	MessagesOut     atomic.Int64 // pushes delivered
 	BytesIn         atomic.Int64
 	BytesOut        atomic.Int64
+	// Since is when the counters started: the app's first appearance in this process.
+	Since time.Time
+
+	connSecondsSeen atomic.Int64 // the largest connection-seconds reported, so reports never go back
 }
 
 func (u *Usage) connected() int64 {
@@ -120,4 +129,13 @@ func (s *sharedBucket) allow(now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.allow(now, s.rate, s.burst)
+}
+
+func (s *sharedBucket) allowN(now int64, n int) bool {
+	if s == nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.allowN(now, s.rate, s.burst, n)
 }

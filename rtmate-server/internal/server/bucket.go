@@ -10,7 +10,11 @@ type bucket struct {
 }
 
 // allow takes one token, refilling at rate per second up to burst. A rate <= 0 means unlimited.
-func (b *bucket) allow(now int64, rate float64, burst int) bool {
+func (b *bucket) allow(now int64, rate float64, burst int) bool { return b.allowN(now, rate, burst, 1) }
+
+// allowN takes n tokens or none (an API broadcast is charged all at once, so that it is
+// either published to every channel or refused).
+func (b *bucket) allowN(now int64, rate float64, burst, n int) bool {
 	if rate <= 0 {
 		return true
 	}
@@ -20,9 +24,9 @@ func (b *bucket) allow(now int64, rate float64, burst int) bool {
 	elapsed := time.Duration(now - b.last).Seconds()
 	b.last = now
 	b.tokens = min(float32(burst), b.tokens+float32(elapsed*rate))
-	if b.tokens < 1 {
+	if b.tokens < float32(n) {
 		return false
 	}
-	b.tokens--
+	b.tokens -= float32(n)
 	return true
 }

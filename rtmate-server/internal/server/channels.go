@@ -120,6 +120,11 @@ func (s *Server) publish(a *appState, ch string, data []byte, from ConnInfo) (en
 	if !a.pub.allow(nowNano()) {
 		return engine.StreamPosition{}, protocol.Errorf(protocol.QuotaExceeded, "app publish rate %v/s", a.limits.MaxPublishRate)
 	}
+	return s.publishAllowed(a, ch, data, from)
+}
+
+// publishAllowed is publish once the app's publish quota has been charged.
+func (s *Server) publishAllowed(a *appState, ch string, data []byte, from ConnInfo) (engine.StreamPosition, error) {
 	pub := engine.Publication{Kind: engine.KindMessage, Data: data, ClientID: from.ClientID}
 	pos, err := s.engine.Publish(context.Background(), engine.ChannelKey{App: a.cfg.ID, Name: ch}, &pub, a.history)
 	if err != nil {

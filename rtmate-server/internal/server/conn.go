@@ -190,6 +190,7 @@ func (c *Conn) closeWith(code ws.StatusCode, reason string) {
 	}
 	c.closing = true
 	if code == CloseSlowConsumer {
+		c.srv.queueDrops.Add(uint64(len(c.out) - c.outHead))
 		c.dropOutLocked()
 	}
 	c.out = append(c.out, frame)
@@ -206,6 +207,12 @@ func (c *Conn) closeWith(code ws.StatusCode, reason string) {
 
 // releaseNow ends the session and closes the socket. Read slot only.
 func (c *Conn) releaseNow() {
+	if !c.closingRd {
+		// The peer vanished without a close frame, or the socket failed: observers still
+		// hear of the close, once.
+		c.closingRd = true
+		c.srv.noteClose(c, uint16(ws.StatusAbnormalClosure))
+	}
 	c.teardown()
 	c.mu.Lock()
 	if c.released {
@@ -235,6 +242,7 @@ func (c *Conn) Deliver(frame []byte) bool {
 	}
 	if c.outBytes+len(frame) > c.maxQueue {
 		c.mu.Unlock()
+		c.srv.queueDrops.Add(1)
 		c.requestClose(CloseSlowConsumer)
 		return false
 	}
@@ -274,6 +282,7 @@ func (c *Conn) sendFrame(frame []byte, control bool) {
 		}
 	} else if c.outBytes+len(frame) > c.maxQueue && !control {
 		c.mu.Unlock()
+		c.srv.queueDrops.Add(1)
 		c.requestClose(CloseSlowConsumer)
 		return
 	}

@@ -20,10 +20,19 @@ const (
 	EventPresence
 	EventPing
 	EventHistory
+	// The HTTP API's endpoints (never parsed from the wire), so that API requests are counted
+	// in the same fixed tables as WebSocket events.
+	EventAPIPublish
+	EventAPIBroadcast
+	EventAPIPresence
+	EventAPIChannels
+	EventAPIDisconnect
+	EventAPIUsage
 	NumEvents
 )
 
-var eventNames = [NumEvents]string{"unknown", "auth", "subscribe", "unsubscribe", "messageSend", "presence", "ping", "history"}
+var eventNames = [NumEvents]string{"unknown", "auth", "subscribe", "unsubscribe", "messageSend", "presence", "ping", "history",
+	"api.publish", "api.broadcast", "api.presence", "api.channels", "api.disconnect", "api.usage"}
 
 // String is the event's wire name ("unknown" for anything unsupported).
 func (e eventID) String() string { return eventNames[e] }
@@ -62,7 +71,9 @@ type ConnInfo struct {
 // event loop: they must be quick, never block and not retain data slices.
 type Observer interface {
 	ConnOpened()
-	// ConnClosed: info.App is empty for a connection that never authenticated.
+	// ConnClosed is called once per opened connection: with the close code sent or received,
+	// or 1006 when the peer vanished without a close frame. info.App is empty for a
+	// connection that never authenticated.
 	ConnClosed(info ConnInfo, code int)
 	Authenticated(info ConnInfo)
 	Subscribed(info ConnInfo, channel string)

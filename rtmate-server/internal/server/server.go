@@ -34,7 +34,7 @@ type Server struct {
 	log    *zap.Logger
 	nodeID string
 
-	engine engine.Engine
+	engine engine.Engine // rawEngine behind an error counter
 	hub    *hub.Hub
 	poller *netpoll.Poller
 	pool   *pool
@@ -44,6 +44,10 @@ type Server struct {
 	table   connTable
 	clients clientIndex
 	nextID  atomic.Uint64
+
+	rawEngine  engine.Engine               // what Options.Engine gave (Engine returns it)
+	queueDrops atomic.Uint64               // outbound frames refused or discarded (slow consumers)
+	engineErrs [NumEngineOps]atomic.Uint64 // see engine_errors.go
 
 	mux      *http.ServeMux
 	httpSrv  *http.Server
@@ -75,6 +79,8 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 	if s.engine == nil {
 		s.engine = engine.NewMemory()
 	}
+	s.rawEngine = s.engine
+	s.engine = countErrors{Engine: s.engine, errs: &s.engineErrs}
 	s.cfg.Store(cfg)
 	apps, err := buildApps(cfg, nil)
 	if err != nil {
@@ -124,7 +130,7 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 func (s *Server) Config() *config.Config { return s.cfg.Load() }
 
 // Engine returns the engine the server publishes through.
-func (s *Server) Engine() engine.Engine { return s.engine }
+func (s *Server) Engine() engine.Engine { return s.rawEngine }
 
 // NodeID identifies this node in client ids and logs.
 func (s *Server) NodeID() string { return s.nodeID }
@@ -333,12 +339,21 @@ type Stats struct {
 	Connections   int
 	Channels      int
 	Subscriptions int
+	// QueueDrops counts outbound frames never written because a connection's queue was over
+	// its bound: the frame refused, then whatever the slow consumer still had queued.
+	QueueDrops uint64
+	// EngineErrors counts failed engine calls by operation (index with EngineOp).
+	EngineErrors [NumEngineOps]uint64
 }
 
 // Stats returns current counts.
 func (s *Server) Stats() Stats {
 	ch, subs := s.hub.Stats()
-	return Stats{Connections: s.table.count(), Channels: ch, Subscriptions: subs}
+	st := Stats{Connections: s.table.count(), Channels: ch, Subscriptions: subs, QueueDrops: s.queueDrops.Load()}
+	for i := range s.engineErrs {
+		st.EngineErrors[i] = s.engineErrs[i].Load()
+	}
+	return st
 }
 
 // connTable maps epoll keys to connections. It is indexed by fd, so lookups on the poller's
