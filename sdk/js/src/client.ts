@@ -72,6 +72,8 @@ export interface RTMateClientOptions {
   pingTimeoutMs?: number;
   /** How long a request may wait for its response (including time spent waiting for a connection), in ms. Default 10000. */
   requestTimeoutMs?: number;
+  /** How long opening the WebSocket and authenticating may take before the attempt is abandoned, in ms. Default 10000. */
+  connectTimeoutMs?: number;
 }
 
 /** RequestOptions adjust one request. */
@@ -171,6 +173,8 @@ interface Conn {
   tokenExp: number | undefined;
   pingTimer: Timer | undefined;
   refreshTimer: Timer | undefined;
+  /** Bounds the opening handshake plus auth: a black-holed network never fires close. */
+  openTimer: Timer | undefined;
 }
 
 interface Waiter {
@@ -238,6 +242,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
   private readonly pingIntervalMs: number;
   private readonly pingTimeoutMs: number;
   private readonly requestTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
 
   private _state: ConnectionState = "disconnected";
   private _clientId: string | undefined;
@@ -267,6 +272,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
     this.pingIntervalMs = opts.pingIntervalMs ?? 25_000;
     this.pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
   }
 
   /** state is the current connection state. */
@@ -408,8 +414,17 @@ export class RTMateClient extends Emitter<ClientEvents> {
       tokenExp: times?.exp,
       pingTimer: undefined,
       refreshTimer: undefined,
+      openTimer: undefined,
     };
     this.conn = conn;
+    conn.openTimer = setTimeout(() => {
+      if (this.conn !== conn || conn.authed) return;
+      this.abandon(conn);
+      this.attemptFailed({
+        reason: "connect timeout",
+        error: new RTMateError(LocalCode.Timeout, `no connection within ${this.connectTimeoutMs} ms`),
+      });
+    }, this.connectTimeoutMs);
     ws.onopen = () => {
       if (this.conn === conn) this.authenticate(conn);
     };
@@ -430,6 +445,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
       (data) => {
         if (this.conn !== conn) return;
         conn.authed = true;
+        clearTimeout(conn.openTimer);
         this._clientId = data?.client_id;
         this.attempt = 0;
         this.setState("connected");
@@ -517,6 +533,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
     conn.authed = false;
     clearTimeout(conn.pingTimer);
     clearTimeout(conn.refreshTimer);
+    clearTimeout(conn.openTimer);
     // A discarded socket may still report an error; `ws` throws on an unheard 'error'.
     conn.ws.onopen = null;
     conn.ws.onmessage = null;

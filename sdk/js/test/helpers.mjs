@@ -170,21 +170,18 @@ export async function waitFor(cond, ms = 10_000, what = "condition") {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** nextState resolves when client enters state (or has a state event matching pred). */
-export function nextState(c, state, ms = 15_000) {
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => {
-      off();
-      rej(new Error(`timed out waiting for state ${state}; states so far: ${JSON.stringify(c.states)}`));
-    }, ms);
-    const off = c.on("state", (s, info) => {
-      if (s === state) {
-        clearTimeout(t);
-        off();
-        res(info);
-      }
-    });
-  });
+/**
+ * nextState resolves with the info of the first `state` event recorded at or after index
+ * `since` of c.states (default: from now on). Pass an index taken before the action that
+ * triggers the change, so that a change that happens quickly is not missed.
+ */
+export async function nextState(c, state, ms = 15_000, since = c.states.length) {
+  const found = await waitFor(
+    () => c.states.slice(since).find((x) => x.s === state),
+    ms,
+    `state ${state}; states so far: ${JSON.stringify(c.states)}`,
+  );
+  return found;
 }
 
 /** inbox collects a subscription's messages; wait(n) resolves when n have arrived. */

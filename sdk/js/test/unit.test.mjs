@@ -352,6 +352,24 @@ describe("client with a scripted server", () => {
     c.close();
   });
 
+  it("gives up on a handshake that never completes and tries again", async () => {
+    const srv = new FakeServer();
+    const Base = srv.WebSocket;
+    let n = 0;
+    srv.WebSocket = class extends Base {
+      constructor(url) {
+        super(url);
+        if (++n === 1) this.readyState = 2; // the first socket never opens
+      }
+    };
+    const c = newClient(srv, { connectTimeoutMs: 30 });
+    await c.connect();
+    assert.equal(srv.sockets.length, 2);
+    assert.deepEqual(srv.sockets[0].closedBy, { terminated: true });
+    assert.ok(c.states.some((s) => s.s === "disconnected" && s.reason === "connect timeout"));
+    c.close();
+  });
+
   it("refreshes the token on the live connection before it expires", async () => {
     const srv = new FakeServer();
     let calls = 0;

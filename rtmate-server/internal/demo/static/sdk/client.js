@@ -83,6 +83,7 @@ export class RTMateClient extends Emitter {
     pingIntervalMs;
     pingTimeoutMs;
     requestTimeoutMs;
+    connectTimeoutMs;
     _state = "disconnected";
     _clientId;
     conn = null;
@@ -110,6 +111,7 @@ export class RTMateClient extends Emitter {
         this.pingIntervalMs = opts.pingIntervalMs ?? 25_000;
         this.pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
         this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+        this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     }
     /** state is the current connection state. */
     get state() {
@@ -249,8 +251,18 @@ export class RTMateClient extends Emitter {
             tokenExp: times?.exp,
             pingTimer: undefined,
             refreshTimer: undefined,
+            openTimer: undefined,
         };
         this.conn = conn;
+        conn.openTimer = setTimeout(() => {
+            if (this.conn !== conn || conn.authed)
+                return;
+            this.abandon(conn);
+            this.attemptFailed({
+                reason: "connect timeout",
+                error: new RTMateError(LocalCode.Timeout, `no connection within ${this.connectTimeoutMs} ms`),
+            });
+        }, this.connectTimeoutMs);
         ws.onopen = () => {
             if (this.conn === conn)
                 this.authenticate(conn);
@@ -274,6 +286,7 @@ export class RTMateClient extends Emitter {
             if (this.conn !== conn)
                 return;
             conn.authed = true;
+            clearTimeout(conn.openTimer);
             this._clientId = data?.client_id;
             this.attempt = 0;
             this.setState("connected");
@@ -360,6 +373,7 @@ export class RTMateClient extends Emitter {
         conn.authed = false;
         clearTimeout(conn.pingTimer);
         clearTimeout(conn.refreshTimer);
+        clearTimeout(conn.openTimer);
         // A discarded socket may still report an error; `ws` throws on an unheard 'error'.
         conn.ws.onopen = null;
         conn.ws.onmessage = null;
