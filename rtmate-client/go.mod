@@ -3,6 +3,7 @@ module github.com/rtmate/rtmate/rtmate-client
 go 1.26
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/gobwas/ws v1.5.0
 	github.com/rtmate/rtmate/rt-common v0.0.0
 	github.com/rtmate/rtmate/rtmate-auth v0.0.0
