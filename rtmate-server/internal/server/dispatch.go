@@ -29,7 +29,18 @@ func (c *Conn) OnControl(op ws.OpCode, payload []byte) error {
 		c.sendFrame(wire.AppendFrame(c.w.out[:0], ws.OpPong, payload), true)
 	case ws.OpClose:
 		if c.closingRd {
-			// The peer answered our close frame: the handshake is complete.
+			// The peer answered our close frame (or sent a second one after ours answered its
+			// first): the handshake is complete once our own close frame is out. Releasing now
+			// would drop it when it is still queued, and the peer would never see a close.
+			c.mu.Lock()
+			queued := c.outHead < len(c.out) && !c.released
+			if queued {
+				c.releaseAfterFlush = true
+			}
+			c.mu.Unlock()
+			if queued {
+				return nil
+			}
 			c.releaseNow()
 			return errReleased
 		}
