@@ -3,6 +3,8 @@
 // a PresenceManager that keeps channel members, and per-channel history with offsets and an
 // epoch so that clients can recover what they missed.
 //
-// Entry points: Engine (the interface the server uses), NewMemory (single node, the default).
-// The Redis engine for several nodes lives beside it as engine_redis.go.
+// Entry points: Engine (the interface the server uses), NewMemory (single node, the default),
+// NewRedis (several nodes on one Redis, engine_redis*.go) and FromConfig, which picks one
+// from the server configuration. docs/scaling.md describes the Redis engine's key layout and
+// failure behaviour.
 package engine

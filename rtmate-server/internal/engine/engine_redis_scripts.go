@@ -1,0 +1,63 @@
+package engine
+
+import "github.com/redis/rueidis"
+
+// publishScript orders, records and distributes one publication in a single step, so that
+// Redis alone decides a channel's order: the offset a message gets is the order in which every
+// node receives it, and no reader can see an offset in history before or after it is
+// published.
+//
+// KEYS: meta, stream. ARGV: topic, body, history size, history TTL seconds (0 = none),
+// meta TTL seconds (0 = none), publish command (SPUBLISH or PUBLISH).
+// Returns {offset, epoch}.
+//
+// The epoch is created with the meta hash. When the hash is gone (a Redis restart without
+// persistence, a flush, its expiry) offsets restart at 1 under a new epoch, and whatever
+// stream is left belongs to the old epoch and is dropped. TIME in hex (seconds then
+// microseconds) is unique per channel because a channel's epoch is created at most once per
+// script run.
+var publishScript = rueidis.NewLuaScript(`
+local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  local t = redis.call('TIME')
+  epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
+  redis.call('HSET', KEYS[1], 'e', epoch)
+  redis.call('DEL', KEYS[2])
+end
+local offs = string.format('%d', off)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offs .. '-0', 'b', ARGV[2])
+local ttl = tonumber(ARGV[4])
+local metaTTL = tonumber(ARGV[5])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[2], ttl)
+elseif metaTTL > 0 then
+  redis.call('EXPIRE', KEYS[2], metaTTL)
+end
+if metaTTL > 0 then
+  redis.call('EXPIRE', KEYS[1], math.max(ttl, metaTTL))
+end
+redis.call(ARGV[6], ARGV[1], offs .. ':' .. epoch .. ':' .. ARGV[2])
+return {off, epoch}
+`)
+
+// historyScript reads a channel's position and the entries after an offset in one step, so
+// that the position and the entries agree (a subscriber's recovery relies on it).
+//
+// KEYS: meta, stream. ARGV: first offset wanted (since+1), limit (0 = all).
+// Returns {offset, epoch, entries}; {0, "", {}} for a channel without history. A read, so it
+// is retried on a broken connection (after a Redis restart the first use of each pooled
+// connection finds it closed); publishScript is not, as a retry could publish twice.
+var historyScript = rueidis.NewLuaScriptRetryable(`
+local m = redis.call('HMGET', KEYS[1], 'o', 'e')
+if not m[2] then
+  return {0, '', {}}
+end
+local entries
+if tonumber(ARGV[2]) > 0 then
+  entries = redis.call('XRANGE', KEYS[2], ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+else
+  entries = redis.call('XRANGE', KEYS[2], ARGV[1] .. '-0', '+')
+end
+return {tonumber(m[1] or '0'), m[2], entries}
+`)

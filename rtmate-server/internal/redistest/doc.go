@@ -1,0 +1,7 @@
+// Package redistest runs a real redis-server for tests: on a free loopback port, in a
+// temporary directory, without persistence unless a restart asks to keep the data, and
+// stopped when the test ends.
+//
+// Entry points: Start (skips when redis-server is missing, fails instead when CI is set),
+// Server.Restart, Server.Stop/StartAgain, Server.Do.
+package redistest
