@@ -16,6 +16,11 @@ import {
   waitFor,
 } from "./helpers.mjs";
 import WebSocket from "ws";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFileP = promisify(execFile);
 
 const T = { timeout: 60_000 };
 
@@ -49,6 +54,14 @@ describe("against the real server", () => {
     await c.ping();
     c.close();
     assert.equal(c.state, "closed");
+  });
+
+  it("works with the platform's global WebSocket (no ws package)", T, async () => {
+    const major = Number(process.versions.node.split(".")[0]);
+    const flags = major >= 22 ? [] : ["--experimental-websocket"];
+    const child = fileURLToPath(new URL("./global-websocket-child.mjs", import.meta.url));
+    const { stdout } = await execFileP(process.execPath, [...flags, "--no-warnings", child, srv.http, srv.ws], { timeout: 30_000 });
+    assert.equal(stdout.trim(), "ok");
   });
 
   it("rejects connect() with the server's code for a bad token", T, async () => {
