@@ -52,7 +52,16 @@ type benchConn struct {
 	pubErrors                   map[int]int64
 	closeCode                   int
 	readErr                     error
-	lost                        bool // the connection ended before the run did
+	lost                        bool      // the connection ended before the run did
+	lats                        [64]int64 // latencies (µs) not yet in the shared histogram
+	nlat                        int
+}
+
+// flushLatencies moves the batched latencies into the worker's histogram: one lock per
+// batch instead of one per message.
+func (c *benchConn) flushLatencies() {
+	c.w.lat.recordBatch(c.idx, c.lats[:c.nlat])
+	c.nlat = 0
 }
 
 // dialConn connects, authenticates and subscribes connection idx, synchronously.
@@ -112,7 +121,26 @@ func (w *worker) netDial(idx int) func(ctx context.Context, network, addr string
 	if w.spreadSources {
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+idx%249))}
 	}
-	return d.DialContext
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: nc}, nil
+	}
+}
+
+// countingConn counts socket reads so that the read loop takes the clock once per read
+// rather than once per message: every message of one read arrived at the same moment,
+// and reading the clock cost as much as parsing a message.
+type countingConn struct {
+	net.Conn
+	reads uint64 // touched only by the connection's reading goroutine
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads++
+	return c.Conn.Read(p)
 }
 
 // roundTrip writes a request and reads until its response, answering pings on the way.
@@ -174,6 +202,10 @@ func (c *benchConn) flushLocked() error {
 // readLoop counts what arrives until the connection ends. It parses only the timestamp,
 // sequence and source of each publication (parsePush).
 func (c *benchConn) readLoop() {
+	defer c.flushLatencies()
+	cc, _ := c.nc.(*countingConn)
+	var reads uint64
+	var now int64
 	for {
 		op, p, err := c.rd.Next()
 		if err != nil {
@@ -182,7 +214,13 @@ func (c *benchConn) readLoop() {
 		}
 		switch op {
 		case ws.OpText:
-			c.onText(p)
+			if cc == nil || cc.reads != reads || now == 0 {
+				now = time.Now().UnixNano()
+				if cc != nil {
+					reads = cc.reads
+				}
+			}
+			c.onText(p, now)
 		case ws.OpPing:
 			_ = c.writeFrame(ws.OpPong, p)
 		case ws.OpClose:
@@ -197,11 +235,11 @@ func (c *benchConn) readLoop() {
 	}
 }
 
-func (c *benchConn) onText(p []byte) {
+// onText accounts one text message received at now (unix ns).
+func (c *benchConn) onText(p []byte, now int64) {
 	fi := parsePush(p)
 	switch fi.Kind {
 	case kindPush:
-		now := time.Now().UnixNano()
 		slot := fi.Source - c.role.slotBase
 		if slot < 0 || slot >= len(c.seqs) {
 			c.other++ // not from this run's plan
@@ -215,7 +253,10 @@ func (c *benchConn) onText(p []byte) {
 		}
 		c.gaps += int64(fi.Seq - last - 1)
 		c.seqs[slot] = fi.Seq
-		c.w.lat.record(c.idx, (now-fi.T)/1000)
+		c.lats[c.nlat] = (now - fi.T) / 1000
+		if c.nlat++; c.nlat == len(c.lats) {
+			c.flushLatencies()
+		}
 		if c.firstRecv == 0 {
 			c.firstRecv = now
 		}

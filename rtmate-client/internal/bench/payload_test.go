@@ -83,14 +83,21 @@ func FuzzParsePush(f *testing.F) {
 	f.Add([]byte(`{"code":429,"id":3}`), int64(-1), uint64(1), 0)
 	f.Add([]byte(`"t": "s": "k":`), int64(0), uint64(0), 0)
 	f.Fuzz(func(t *testing.T, in []byte, ts int64, seq uint64, source int) {
+		// The fast path must agree with the general one whenever it answers.
+		if fast, ok := parseFast(in); ok && fast != parseSlow(in) {
+			t.Fatalf("parseFast(%q) = %+v, parseSlow says %+v", in, fast, parseSlow(in))
+		}
 		_ = parsePush(in)
 		if seq == 0 || seq > 1<<62 || source < 0 {
 			return
 		}
 		msg := protocol.AppendMessagePush(nil, "bench", appendData(nil, ts, seq, source, len(in)%300), "c", 1)
 		want := frameInfo{Kind: kindPush, T: ts, Seq: seq, Source: source}
-		if got := parsePush(msg); got != want {
-			t.Fatalf("round trip of %s: %+v, want %+v", msg, got, want)
+		if got, ok := parseFast(msg); !ok || got != want {
+			t.Fatalf("fast path on %s: %+v %v, want %+v", msg, got, ok, want)
+		}
+		if got := parseSlow(msg); got != want {
+			t.Fatalf("slow path on %s: %+v, want %+v", msg, got, want)
 		}
 	})
 }
@@ -101,5 +108,32 @@ func BenchmarkParsePush(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
 		parsePush(msg)
+	}
+}
+
+func TestScanInt(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		n    int
+	}{
+		{"0", 0, 1},
+		{"123,", 123, 3},
+		{"-42}", -42, 3},
+		{"9223372036854775807", 1<<63 - 1, 19},
+		{"9223372036854775808", 0, 0},
+		{"-9223372036854775807", -(1<<63 - 1), 20},
+		{"12345678901234567890", 0, 0},
+		{"", 0, 0},
+		{"-", 0, 0},
+		{" 1", 0, 0},
+		{"x", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if v, n := scanInt([]byte(tt.in)); v != tt.want || n != tt.n {
+				t.Fatalf("scanInt(%q) = %d, %d; want %d, %d", tt.in, v, n, tt.want, tt.n)
+			}
+		})
 	}
 }

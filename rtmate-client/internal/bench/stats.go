@@ -46,6 +46,19 @@ func (s *shardedHist) record(i int, us int64) {
 	sh.mu.Unlock()
 }
 
+// recordBatch is record for several latencies under one lock.
+func (s *shardedHist) recordBatch(i int, us []int64) {
+	if len(us) == 0 {
+		return
+	}
+	sh := &s.shards[i%histShards]
+	sh.mu.Lock()
+	for _, v := range us {
+		_ = sh.h.RecordValue(min(max(v, histMin), histMax))
+	}
+	sh.mu.Unlock()
+}
+
 func (s *shardedHist) merged() *hdrhistogram.Histogram {
 	out := newHist()
 	for i := range s.shards {
