@@ -229,9 +229,9 @@ func TestUsage(t *testing.T) {
 // TestAPIErrors: every error the API answers, with its HTTP status and envelope.
 func TestAPIErrors(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, testConfig(t, func(cfg *config.Config) { app(cfg, auth.DevAppID).Limits.MaxMessageSize = 1000 }))
+	s := startStack(t, testConfig(t, func(cfg *config.Config) { app(cfg, auth.DevAppID).Limits.MaxMessageSize = 2000 }))
 	pub := func(body string) string { return body }
-	big := `"` + strings.Repeat("x", 1000) + `"`
+	big := `"` + strings.Repeat("x", 2000) + `"`
 	many := make([]string, 101)
 	for i := range many {
 		many[i] = fmt.Sprintf("c%d", i)
@@ -263,6 +263,8 @@ func TestAPIErrors(t *testing.T) {
 		{"data missing", "POST", "/api/publish", devKey, pub(`{"appId":"demo-app","channel":"a"}`), 400, protocol.InvalidParams},
 		{"bad channel name", "POST", "/api/publish", devKey, pub(`{"appId":"demo-app","channel":"a b","data":1}`), 400, protocol.InvalidParams},
 		{"channel missing", "POST", "/api/publish", devKey, pub(`{"appId":"demo-app","data":1}`), 400, protocol.InvalidParams},
+		{"data with invalid UTF-8", "POST", "/api/publish", devKey, "{\"appId\":\"demo-app\",\"channel\":\"a\",\"data\":\"\xff\"}", 400, protocol.InvalidParams},
+		{"data nested too deep", "POST", "/api/publish", devKey, pub(`{"appId":"demo-app","channel":"a","data":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}`), 400, protocol.InvalidParams},
 		{"data too large", "POST", "/api/publish", devKey, pub(`{"appId":"demo-app","channel":"a","data":` + big + `}`), 413, protocol.MessageTooLarge},
 		{"body too large", "POST", "/api/publish", devKey, `{"appId":"demo-app","channel":"a","data":1,"pad":"` + strings.Repeat(" ", 70<<10) + `"}`, 413, protocol.MessageTooLarge},
 		{"broadcast without channels", "POST", "/api/broadcast", devKey, pub(`{"appId":"demo-app","channels":[],"data":1}`), 400, protocol.InvalidParams},
