@@ -104,7 +104,7 @@ type Redis struct {
 	keys    keyspace
 	sharded bool
 	pubCmd  string // SPUBLISH or PUBLISH
-	ttlArgs [2]string
+	metaTTL string // RedisOptions.MetaTTL in seconds, a script argument
 
 	handler Handler
 	ctx     context.Context
@@ -225,7 +225,7 @@ func NewRedis(opts RedisOptions, log *zap.Logger) (*Redis, error) {
 	if e.sharded {
 		e.pubCmd = "SPUBLISH"
 	}
-	e.ttlArgs[1] = strconv.FormatInt(int64(opts.MetaTTL/time.Second), 10)
+	e.metaTTL = strconv.FormatInt(int64(opts.MetaTTL/time.Second), 10)
 	e.log.Info("redis engine connected", zap.String("addr", opts.Address), zap.String("node_id", opts.NodeID),
 		zap.Int("redis_major", major), zap.Bool("sharded_pubsub", e.sharded))
 	return e, nil
@@ -317,7 +317,7 @@ func (e *Redis) close(cleanup bool) error {
 		e.wg.Wait()
 		if cleanup {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			if derr := e.client.Do(ctx, e.client.B().Del().Key(e.keys.node(e.opts.NodeID)).Build()).Error(); derr != nil {
+			if derr := e.client.Do(ctx, e.client.B().Del().Key(e.keys.node(e.opts.NodeID)).Build().ToRetryable()).Error(); derr != nil {
 				err = fmt.Errorf("redis engine: remove heartbeat: %w", derr)
 			}
 			cancel()
@@ -389,7 +389,7 @@ func (e *Redis) Publish(ctx context.Context, ch ChannelKey, pub *Publication, op
 	}
 	res, err := publishScript.Exec(ctx, e.client,
 		[]string{e.keys.meta(ch), e.keys.stream(ch)},
-		[]string{e.keys.topic(ch), rueidis.BinaryString(b), strconv.Itoa(opts.Size), ttl, e.ttlArgs[1], e.pubCmd},
+		[]string{e.keys.topic(ch), rueidis.BinaryString(b), strconv.Itoa(opts.Size), ttl, e.metaTTL, e.pubCmd},
 	).ToArray()
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("script returned %d values", len(res))
@@ -410,14 +410,15 @@ func (e *Redis) Publish(ctx context.Context, ch ChannelKey, pub *Publication, op
 }
 
 // History reads up to limit publications after since (limit <= 0: all that are kept) and the
-// channel's position, consistently. The publications own their memory.
+// channel's position, consistently; a channel that never had history gets its epoch here.
+// The publications own their memory.
 func (e *Redis) History(ctx context.Context, ch ChannelKey, since uint64, limit int) ([]Publication, StreamPosition, error) {
 	if e.closed.Load() {
 		return nil, StreamPosition{}, ErrClosed
 	}
 	res, err := historyScript.Exec(ctx, e.client,
 		[]string{e.keys.meta(ch), e.keys.stream(ch)},
-		[]string{strconv.FormatUint(since+1, 10), strconv.Itoa(max(limit, 0))},
+		[]string{strconv.FormatUint(since+1, 10), strconv.Itoa(max(limit, 0)), e.metaTTL},
 	).ToArray()
 	if err == nil && len(res) != 3 {
 		err = fmt.Errorf("script returned %d values", len(res))

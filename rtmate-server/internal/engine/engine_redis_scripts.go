@@ -44,14 +44,28 @@ return {off, epoch}
 // historyScript reads a channel's position and the entries after an offset in one step, so
 // that the position and the entries agree (a subscriber's recovery relies on it).
 //
-// KEYS: meta, stream. ARGV: first offset wanted (since+1), limit (0 = all).
-// Returns {offset, epoch, entries}; {0, "", {}} for a channel without history. A read, so it
-// is retried on a broken connection (after a Redis restart the first use of each pooled
-// connection finds it closed); publishScript is not, as a retry could publish twice.
+// A channel without an epoch gets one here, at offset 0, like publishScript would: a client
+// that subscribed before the first publication must hold the epoch its later offsets belong
+// to, or it could never recover. The key this creates expires after the meta TTL.
+//
+// KEYS: meta, stream. ARGV: first offset wanted (since+1), limit (0 = all), meta TTL seconds
+// (0 = none). Returns {offset, epoch, entries}.
+//
+// It is retried on a broken connection (after a Redis restart the first use of each pooled
+// connection finds it closed): running it twice changes nothing. publishScript is not, as a
+// retry could publish twice.
 var historyScript = rueidis.NewLuaScriptRetryable(`
 local m = redis.call('HMGET', KEYS[1], 'o', 'e')
-if not m[2] then
-  return {0, '', {}}
+local epoch = m[2]
+if not epoch then
+  local t = redis.call('TIME')
+  epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
+  redis.call('HSET', KEYS[1], 'e', epoch)
+  redis.call('DEL', KEYS[2])
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+  end
+  return {tonumber(m[1] or '0'), epoch, {}}
 end
 local entries
 if tonumber(ARGV[2]) > 0 then
@@ -59,5 +73,5 @@ if tonumber(ARGV[2]) > 0 then
 else
   entries = redis.call('XRANGE', KEYS[2], ARGV[1] .. '-0', '+')
 end
-return {tonumber(m[1] or '0'), m[2], entries}
+return {tonumber(m[1] or '0'), epoch, entries}
 `)
