@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,7 @@ flags:
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid: report its RSS growth and CPU per delivery")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write the tool's own CPU profile to this file (its in-process worker only)")
 	args := os.Args[1:]
 	var positional string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -94,6 +96,19 @@ flags:
 	opt := bench.Options{}
 	if !*quiet {
 		opt.Log = os.Stderr
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rtmate-bench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "rtmate-bench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.Run(ctx, c, opt)
 	if err != nil {

@@ -23,6 +23,7 @@ type Result struct {
 
 	Sent          int64         `json:"sent"`
 	Acked         int64         `json:"acked"`
+	Unacked       int64         `json:"unacked"`                  // no response before the run had to end: not counted as expected
 	PublishErrors map[int]int64 `json:"publish_errors,omitempty"` // by response code (429, 413, …)
 	PublishPerSec float64       `json:"publish_per_sec"`
 
@@ -92,6 +93,7 @@ func buildResult(cfg *Config, m *workerReport, lat, connLat *hdrhistogram.Histog
 		ConnectLatency: summarize(connLat),
 		Sent:           m.Sent,
 		Acked:          m.Acked,
+		Unacked:        m.Unacked,
 		PublishErrors:  m.PubErrors,
 		Expected:       cfg.expected(acked),
 		Delivered:      m.Received - m.Duplicates,
@@ -169,6 +171,9 @@ func (r *Result) Summary() string {
 	}
 	if r.Scenario == ScenarioFanout || r.Scenario == ScenarioRooms {
 		fmt.Fprintf(&b, "; sent %d acked %d (%.0f/s)", r.Sent, r.Acked, r.PublishPerSec)
+		if r.Unacked > 0 {
+			fmt.Fprintf(&b, " UNACKED %d", r.Unacked)
+		}
 		if len(r.PublishErrors) > 0 {
 			fmt.Fprintf(&b, " refused %v", r.PublishErrors)
 			if r.PublishErrors[429] > 0 {

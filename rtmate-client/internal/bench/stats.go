@@ -79,6 +79,7 @@ type workerReport struct {
 	ConnectEnd    int64            `json:"connect_end"`
 	Sent          int64            `json:"sent"`
 	Acked         int64            `json:"acked"`
+	Unacked       int64            `json:"unacked"` // no response by the end of the wait
 	AckedByChan   map[int]int64    `json:"acked_by_channel,omitempty"`
 	PubErrors     map[int]int64    `json:"publish_errors,omitempty"` // by response code
 	Received      int64            `json:"received"`                 // bench pushes, duplicates included
@@ -122,6 +123,7 @@ func (r *workerReport) merge(o *workerReport, lat, conn *hdrhistogram.Histogram)
 	r.ConnectEnd = max(r.ConnectEnd, o.ConnectEnd)
 	r.Sent += o.Sent
 	r.Acked += o.Acked
+	r.Unacked += o.Unacked
 	r.AckedByChan = addCounts(r.AckedByChan, o.AckedByChan)
 	r.PubErrors = addCounts(r.PubErrors, o.PubErrors)
 	r.Received += o.Received

@@ -283,8 +283,14 @@ func runWorker(ctx context.Context, spec workerSpec, link workerLink) (*workerRe
 		}
 		pwg.Wait()
 		cancel()
-		// Responses still on their way count: wait for them, within the drain bound.
-		waitFor(ctx, end.Add(cfg.Drain), func() bool {
+		// Every response still on its way decides whether a publication counts, so wait
+		// for them as long as the hard deadline allows (an overloaded server answers late;
+		// a dead one closes the connection, which ends the wait at once).
+		ackDeadline := time.Unix(0, spec.Deadline).Add(-15 * time.Second)
+		if floor := end.Add(cfg.Drain); ackDeadline.Before(floor) {
+			ackDeadline = floor
+		}
+		waitFor(ctx, ackDeadline, func() bool {
 			for _, c := range pubs {
 				if c.outstanding() > 0 && !c.done.Load() {
 					return false
@@ -293,6 +299,7 @@ func runWorker(ctx context.Context, spec workerSpec, link workerLink) (*workerRe
 			return true
 		})
 		for _, c := range pubs {
+			rep.Unacked += c.outstanding()
 			rep.Sent += c.sent.Load()
 			a := c.acked.Load()
 			rep.Acked += a
