@@ -138,6 +138,8 @@ type countingConn struct {
 	reads uint64 // touched only by the connection's reading goroutine
 }
 
+var _ net.Conn = (*countingConn)(nil)
+
 func (c *countingConn) Read(p []byte) (int, error) {
 	c.reads++
 	return c.Conn.Read(p)

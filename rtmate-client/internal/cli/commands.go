@@ -150,8 +150,8 @@ func history(ctx context.Context, c *client.Client, o *options, channel string, 
 		if err != nil {
 			return err
 		}
-		w.Write(line)
-		w.WriteByte('\n')
+		// bufio.Writer keeps its first error; Flush reports it.
+		_, _ = w.Write(append(line, '\n'))
 	}
 	return w.Flush()
 }
