@@ -16,9 +16,11 @@ import (
 	"go.uber.org/zap"
 
 	auth "github.com/rtmate/rtmate/rtmate-auth"
+	"github.com/rtmate/rtmate/rtmate-server/internal/api"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/demo"
 	"github.com/rtmate/rtmate/rtmate-server/internal/logging"
+	"github.com/rtmate/rtmate/rtmate-server/internal/metrics"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 )
 
@@ -47,10 +49,14 @@ func run() error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	srv, err := server.New(cfg, log, server.Options{})
+	m := metrics.New()
+	srv, err := server.New(cfg, log, server.Options{Observer: server.Observers{m}})
 	if err != nil {
 		return fmt.Errorf("new server: %w", err)
 	}
+	m.SetSource(srv) // the server needs its observer before it exists
+	srv.Handle("/api/", api.New(srv, log))
+	srv.Handle("GET /metrics", m.Handler())
 	if cfg.Development {
 		srv.Handle("/demo/", demo.Handler())
 		tok, err := auth.DevToken("alice", 24*time.Hour, nil)

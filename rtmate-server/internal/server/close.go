@@ -1,6 +1,9 @@
 package server
 
-// Close codes of the contract (RFC 6455 ones come from gobwas/ws).
+import "github.com/rtmate/rtmate/rt-common/protocol"
+
+// Close codes of the contract as untyped constants, so they compare with ws.StatusCode and
+// uint16 alike; close_test.go checks them against rt-common's protocol.CloseCode table.
 const (
 	CloseNormal         = 1000
 	CloseGoingAway      = 1001
@@ -13,22 +16,5 @@ const (
 	closeHandshakeGrace = 3 // seconds to wait for the peer's close frame
 )
 
-func closeReason(code uint32) string {
-	switch code {
-	case CloseNormal:
-		return "normal closure"
-	case CloseGoingAway:
-		return "server shutting down"
-	case CloseTokenExpired:
-		return "token expired"
-	case CloseDisconnected:
-		return "disconnected by server"
-	case CloseAuthTimeout:
-		return "auth timeout"
-	case CloseRateLimited:
-		return "rate limit exceeded"
-	case CloseSlowConsumer:
-		return "slow consumer"
-	}
-	return ""
-}
+// closeReason is the contract's reason text for code (rt-common is its one source).
+func closeReason(code uint32) string { return protocol.CloseCode(code).Reason() }
