@@ -50,6 +50,12 @@ type RedisOptions struct {
 	// ForceUnsharded uses SUBSCRIBE/PUBLISH even on Redis 7, whose sharded pub/sub
 	// (SSUBSCRIBE/SPUBLISH) is otherwise preferred.
 	ForceUnsharded bool
+	// MaxBacklog bounds the bytes of publications received from Redis and not yet delivered
+	// locally (publishers on other nodes cannot be slowed down by this one). Beyond it new
+	// arrivals are dropped and counted, and each channel that lost some is replayed from
+	// history once the backlog has drained; channels without history lose them. Default
+	// 64 MiB.
+	MaxBacklog int
 }
 
 func (o RedisOptions) withDefaults() (RedisOptions, error) {
@@ -83,6 +89,9 @@ func (o RedisOptions) withDefaults() (RedisOptions, error) {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
+	}
+	if o.MaxBacklog <= 0 {
+		o.MaxBacklog = 64 << 20
 	}
 	return o, nil
 }
@@ -145,6 +154,7 @@ type counters struct {
 	lost       atomic.Uint64
 	resets     atomic.Uint64
 	duplicates atomic.Uint64
+	dropped    atomic.Uint64
 }
 
 // Stats are the Redis engine's counters, for metrics and tests.
@@ -169,6 +179,9 @@ type Stats struct {
 	EpochResets uint64
 	// Duplicates counts publications dropped because they were already delivered.
 	Duplicates uint64
+	// Dropped counts publications refused because the backlog was over MaxBacklog (those of
+	// channels with history are then replayed, and counted in Recovered too).
+	Dropped uint64
 	// Backlog is how many publications wait for local delivery (a gauge).
 	Backlog int
 }
@@ -277,7 +290,7 @@ func (e *Redis) Start(ctx context.Context, h Handler) error {
 	n := max(1, min(runtime.GOMAXPROCS(0), 16))
 	e.deliv = make([]*delivery, n)
 	for i := range e.deliv {
-		e.deliv[i] = newDelivery(e)
+		e.deliv[i] = newDelivery(e, max(e.opts.MaxBacklog/n, 1))
 		e.wg.Add(1)
 		go e.deliv[i].run()
 	}
@@ -346,6 +359,7 @@ func (e *Redis) Stats() Stats {
 		Lost:        e.st.lost.Load(),
 		EpochResets: e.st.resets.Load(),
 		Duplicates:  e.st.duplicates.Load(),
+		Dropped:     e.st.dropped.Load(),
 		Backlog:     backlog,
 	}
 }

@@ -35,14 +35,23 @@ type chanPos struct {
 	last  uint64
 }
 
+// itemOverhead is what a queued publication costs besides its payload, for the backlog
+// bound.
+const itemOverhead = 64
+
 // delivery is one delivery worker. It owns a fixed share of the channels (by hash), so each
-// channel's publications reach the handler one at a time in Redis's order. Its queue is
-// unbounded on purpose: the producer is rueidis's reader goroutine, which must never block,
-// and the consumer's handler only queues frames (hub.Broadcast), so the queue stays short.
+// channel's publications reach the handler one at a time in Redis's order. The producer is
+// rueidis's reader goroutine, which must never block (a Subscribe holding a hub channel lock
+// waits for a reply on the same connection while this worker may wait for that lock), so
+// the queue is bounded by dropping instead: past the bound, publications are counted and
+// dropped, their channels remembered and replayed from history once the queue is drained.
 type delivery struct {
 	e     *Redis
 	mu    sync.Mutex
 	queue []dItem
+	bytes int                     // payload bytes (and overhead) in queue
+	limit int                     // bound on bytes
+	lossy map[ChannelKey]struct{} // channels that had publications dropped since the last drain
 	wake  chan struct{}
 
 	// Owned by run.
@@ -50,8 +59,8 @@ type delivery struct {
 	pub   Publication
 }
 
-func newDelivery(e *Redis) *delivery {
-	return &delivery{e: e, wake: make(chan struct{}, 1), state: make(map[ChannelKey]*chanPos)}
+func newDelivery(e *Redis, limit int) *delivery {
+	return &delivery{e: e, limit: limit, wake: make(chan struct{}, 1), state: make(map[ChannelKey]*chanPos)}
 }
 
 func (e *Redis) deliveryFor(ch ChannelKey) *delivery {
@@ -60,8 +69,28 @@ func (e *Redis) deliveryFor(ch ChannelKey) *delivery {
 
 func (d *delivery) push(it dItem) {
 	d.mu.Lock()
+	if it.kind == dMessage {
+		size := len(it.s) + itemOverhead
+		if d.bytes+size > d.limit {
+			if _, ok := d.lossy[it.ch]; !ok {
+				if d.lossy == nil {
+					d.lossy = make(map[ChannelKey]struct{})
+				}
+				d.lossy[ChannelKey{App: strings.Clone(it.ch.App), Name: strings.Clone(it.ch.Name)}] = struct{}{}
+			}
+			d.mu.Unlock()
+			d.e.st.dropped.Add(1)
+			d.signal() // the worker must come round to replay the channel
+			return
+		}
+		d.bytes += size
+	}
 	d.queue = append(d.queue, it)
 	d.mu.Unlock()
+	d.signal()
+}
+
+func (d *delivery) signal() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -85,11 +114,17 @@ func (d *delivery) run() {
 		}
 		d.mu.Lock()
 		batch, d.queue = d.queue, batch[:0]
+		d.bytes = 0 // the batch is out of the queue; at most twice the bound is held
+		lossy := d.lossy
+		d.lossy = nil
 		d.mu.Unlock()
 		for i := range batch {
 			d.process(&batch[i])
 		}
 		clear(batch) // release the payload strings
+		for ch := range lossy {
+			d.check(ch) // after the batch: whatever of ch came after the drops is delivered already
+		}
 	}
 }
 

@@ -510,6 +510,28 @@ func TestRedisReconnectReplaysMissedPublications(t *testing.T) {
 	})
 }
 
+// TestRedisBacklogBound: past MaxBacklog, arrivals are dropped and their channels replayed
+// from history, in order and once; channels without history lose them.
+func TestRedisBacklogBound(t *testing.T) {
+	rds := redistest.Start(t)
+	pubr, _ := startRedisEngine(t, rds, "pub")
+	sub, rec := startRedisEngine(t, rds, "sub", func(o *RedisOptions) { o.MaxBacklog = 1 }) // drops everything
+	ctx := context.Background()
+	hist, plain := ChannelKey{App: "app", Name: "hist"}, ChannelKey{App: "app", Name: "plain"}
+	for _, ch := range []ChannelKey{hist, plain} {
+		if err := sub.Subscribe(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishN(t, pubr, hist, 1, 50, HistoryOptions{Size: 100})
+	publishN(t, pubr, plain, 1, 5, HistoryOptions{})
+	wantSequence(t, rec.wait(t, hist, 50), 1, 50)
+	waitStats(t, sub, func(st Stats) bool { return st.Dropped == 55 && st.Recovered == 50 && st.Backlog == 0 })
+	if n := len(rec.get(plain)); n != 0 {
+		t.Fatalf("%d publications without history delivered past a full backlog", n)
+	}
+}
+
 func TestRedisPresence(t *testing.T) {
 	rds := redistest.Start(t)
 	a, recA := startRedisEngine(t, rds, "pa")
