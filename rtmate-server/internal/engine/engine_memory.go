@@ -31,7 +31,10 @@ type memShard struct {
 // stream is one channel's order and history. Its lock is held while the handler delivers,
 // which is what makes every subscriber see a channel's publications in one order.
 type stream struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// hmu guards offset and the ring, and is a leaf: History takes only hmu, because the hub
+	// calls History under its channel lock, which a publisher holding mu waits for.
+	hmu     sync.Mutex
 	offset  uint64
 	ring    []histEntry // the last len(ring) publications, ring[head] oldest
 	head    int
@@ -94,6 +97,7 @@ func (m *Memory) Publish(_ context.Context, ch ChannelKey, pub *Publication, opt
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := m.now()
+	st.hmu.Lock()
 	st.offset++
 	pub.Offset = st.offset
 	st.touched = now
@@ -110,8 +114,9 @@ func (m *Memory) Publish(_ context.Context, ch ChannelKey, pub *Publication, opt
 	}
 	st.ring[idx] = histEntry{pub: kept, at: now}
 	st.expire(now, opts.TTLSeconds)
+	st.hmu.Unlock()
 	m.handler.HandlePublication(ch, pub)
-	return StreamPosition{Offset: st.offset, Epoch: m.epoch}, nil
+	return StreamPosition{Offset: pub.Offset, Epoch: m.epoch}, nil
 }
 
 // resize keeps the newest entries when an app's history size changes on reload.
@@ -148,8 +153,8 @@ func (m *Memory) History(_ context.Context, ch ChannelKey, since uint64, limit i
 	if st == nil {
 		return nil, StreamPosition{Epoch: m.epoch}, nil
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.hmu.Lock()
+	defer st.hmu.Unlock()
 	var out []Publication
 	for i := 0; i < st.n && (limit <= 0 || len(out) < limit); i++ {
 		e := st.ring[(st.head+i)%len(st.ring)]

@@ -67,6 +67,7 @@ type Conn struct {
 	outHead           int
 	outBytes          int
 	closing           bool // a close frame is queued: nothing else will be sent
+	headPartial       bool // out[outHead] is the rest of a frame partly written already
 	released          bool // the fd is closed
 	finAfterFlush     bool
 	releaseAfterFlush bool
@@ -191,7 +192,7 @@ func (c *Conn) closeWith(code ws.StatusCode, reason string) {
 	c.closing = true
 	if code == CloseSlowConsumer {
 		c.srv.queueDrops.Add(uint64(len(c.out) - c.outHead))
-		c.dropOutLocked()
+		c.dropQueuedLocked()
 	}
 	c.out = append(c.out, frame)
 	c.outBytes += len(frame)
@@ -229,7 +230,23 @@ func (c *Conn) releaseNow() {
 func (c *Conn) dropOutLocked() {
 	clear(c.out)
 	c.out, c.outHead, c.outBytes = nil, 0, 0
+	c.headPartial = false
 	c.outPending.Store(false)
+}
+
+// dropQueuedLocked drops the queue but the rest of a frame already begun on the wire: cut
+// short, it would swallow the close frame queued after it and leave the peer a broken stream.
+func (c *Conn) dropQueuedLocked() {
+	if !c.headPartial || c.outHead >= len(c.out) {
+		c.dropOutLocked()
+		return
+	}
+	rest := c.out[c.outHead]
+	c.dropOutLocked()
+	c.out = append(c.out, rest)
+	c.outBytes = len(rest)
+	c.headPartial = true
+	c.outPending.Store(true)
 }
 
 // Deliver queues a shared frame (hub.Sub). It never blocks: a connection whose queue would
@@ -279,6 +296,7 @@ func (c *Conn) sendFrame(frame []byte, control bool) {
 		}
 		if n > 0 {
 			frame = frame[n:]
+			c.headPartial = true
 		}
 	} else if c.outBytes+len(frame) > c.maxQueue && !control {
 		c.mu.Unlock()
@@ -368,11 +386,13 @@ func (c *Conn) consume(n int) {
 		f := c.out[c.outHead]
 		if n < len(f) {
 			c.out[c.outHead] = f[n:]
+			c.headPartial = true
 			return
 		}
 		n -= len(f)
 		c.out[c.outHead] = nil
 		c.outHead++
+		c.headPartial = false
 	}
 }
 

@@ -109,16 +109,19 @@ func (c *Conn) dispatch(w *worker, msg []byte) {
 	err := protocol.DecodeRequest(msg, &w.req)
 	if err == nil {
 		w.event = parseEvent(w.req.Event)
-		switch {
-		case !c.allowRequest():
-			err = protocol.NewError(protocol.RateLimited, nil)
-		case w.event == EventUnknown:
-			err = protocol.Errorf(protocol.UnsupportedEvent, "event %q", w.req.Event)
-		case w.event != EventAuth && w.event != EventPing && !c.authed.Load():
-			err = protocol.NewError(protocol.Unauthenticated, nil)
-		default:
-			err = c.handle(w)
-		}
+	}
+	switch {
+	case !c.allowRequest():
+		// Unparsable messages cost a token too: garbage, each piece answered, must not
+		// escape 429 and 4029.
+		err = protocol.NewError(protocol.RateLimited, nil)
+	case err != nil:
+	case w.event == EventUnknown:
+		err = protocol.Errorf(protocol.UnsupportedEvent, "event %q", w.req.Event)
+	case w.event != EventAuth && w.event != EventPing && !c.authed.Load():
+		err = protocol.NewError(protocol.Unauthenticated, nil)
+	default:
+		err = c.handle(w)
 	}
 	code := protocol.CodeOf(err)
 	if err != nil {

@@ -231,7 +231,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
 		c.maxQueue = max(c.maxQueue, 64<<20)
 	}
 	c.lastSeen.Store(now)
-	c.key = s.table.put(c)
+	// put sets c.key before it publishes c; assigning it again here would race with the
+	// poller's table.get for a stale event on the same fd.
+	s.table.put(c)
 
 	// Bytes the client sent right after its request were read by net/http; hand them to the
 	// read slot before the poller can schedule it.
