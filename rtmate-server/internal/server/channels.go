@@ -137,10 +137,16 @@ func (s *Server) publishAllowed(a *appState, ch string, data []byte, from ConnIn
 	return pos, nil
 }
 
+// pushOverhead bounds a push's bytes besides its data, channel and ids: the envelope and
+// field names (under 100 bytes), an offset (20 digits) and a few escapes.
+const pushOverhead = 160
+
 // HandlePublication is the engine's delivery into this node (engine.Handler): the push is
 // encoded once, and the same bytes are queued to every local subscriber.
 func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication) {
-	buf := make([]byte, wire.HeaderReserve, wire.HeaderReserve+len(pub.Data)+len(k.Name)+96)
+	// Room for the whole push (envelope, names, ids, offset) so that encoding never grows the
+	// buffer: one allocation per publication, shared by every subscriber.
+	buf := make([]byte, wire.HeaderReserve, wire.HeaderReserve+len(pub.Data)+len(k.Name)+len(pub.ClientID)+len(pub.UserID)+pushOverhead)
 	switch pub.Kind {
 	case engine.KindMessage:
 		buf = protocol.AppendMessagePush(buf, k.Name, pub.Data, pub.ClientID, pub.Offset)

@@ -248,13 +248,29 @@ func (c *Conn) replyAuth(w *worker) {
 
 // channelArg validates the payload's channel and the token's permission for it.
 func (c *Conn) channelArg(w *worker) (string, error) {
-	if w.pl.Channel == nil || !protocol.ValidChannel(string(w.pl.Channel)) {
+	if w.pl.Channel == nil {
 		return "", protocol.Errorf(protocol.InvalidParams, "bad channel name %q", w.pl.Channel)
 	}
-	if !auth.ChannelAllowed(c.allowed, string(w.pl.Channel)) {
+	ch := c.channelName(w.pl.Channel)
+	if !protocol.ValidChannel(ch) {
+		return "", protocol.Errorf(protocol.InvalidParams, "bad channel name %q", w.pl.Channel)
+	}
+	if !auth.ChannelAllowed(c.allowed, ch) {
 		return "", protocol.Errorf(protocol.Forbidden, "token does not grant channel %q", w.pl.Channel)
 	}
-	return string(w.pl.Channel), nil
+	return ch, nil
+}
+
+// channelName returns b as a string, reusing the connection's own copy when it subscribed
+// to that channel: a subscriber publishing to its channel (the common case) then costs no
+// allocation. Read slot.
+func (c *Conn) channelName(b []byte) string {
+	for _, s := range c.subs {
+		if s == string(b) { // compared in place, not converted
+			return s
+		}
+	}
+	return string(b)
 }
 
 func (c *Conn) subscribed(ch string) bool {
@@ -305,10 +321,13 @@ func (c *Conn) onSubscribe(w *worker) error {
 }
 
 func (c *Conn) onUnsubscribe(w *worker) error {
-	if w.pl.Channel == nil || !protocol.ValidChannel(string(w.pl.Channel)) {
+	if w.pl.Channel == nil {
 		return protocol.Errorf(protocol.InvalidParams, "bad channel name %q", w.pl.Channel)
 	}
-	ch := string(w.pl.Channel)
+	ch := c.channelName(w.pl.Channel)
+	if !protocol.ValidChannel(ch) {
+		return protocol.Errorf(protocol.InvalidParams, "bad channel name %q", w.pl.Channel)
+	}
 	c.srv.unsubscribe(c, ch)
 	c.replyChannel(w, ch, 0)
 	return nil
