@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,10 +18,20 @@ const memShards = 64
 // this process. Safe for concurrent use.
 type Memory struct {
 	epoch   string
+	seq     atomic.Uint64 // numbers streams, so that a stream created anew gets a new epoch
 	handler Handler
 	shards  [memShards]memShard
 	now     func() time.Time
+	stop    chan struct{}
+	once    sync.Once
 }
+
+// IdleStreamTTL is how long the memory engine keeps the history of a channel that nobody
+// published to or read: without it, every channel ever used would stay in memory.
+const IdleStreamTTL = 24 * time.Hour
+
+// sweepEvery is how often idle streams and expired history are collected.
+const sweepEvery = time.Minute
 
 type memShard struct {
 	mu       sync.Mutex
@@ -35,6 +46,9 @@ type stream struct {
 	// hmu guards offset and the ring, and is a leaf: History takes only hmu, because the hub
 	// calls History under its channel lock, which a publisher holding mu waits for.
 	hmu     sync.Mutex
+	epoch   string
+	ttl     int64 // seconds; from the last publish's HistoryOptions
+	dead    bool  // swept: publishers must look the channel up again
 	offset  uint64
 	ring    []histEntry // the last len(ring) publications, ring[head] oldest
 	head    int
@@ -53,6 +67,7 @@ func NewMemory() *Memory {
 	m := &Memory{
 		epoch: strconv.FormatInt(time.Now().UnixNano(), 36),
 		now:   time.Now,
+		stop:  make(chan struct{}),
 	}
 	for i := range m.shards {
 		m.shards[i].streams = make(map[ChannelKey]*stream)
@@ -65,14 +80,52 @@ func (m *Memory) shard(ch ChannelKey) *memShard {
 	return &m.shards[fnv32(ch.App, ch.Name)%memShards]
 }
 
-// Start sets the delivery handler.
+// Start sets the delivery handler and starts collecting idle streams.
 func (m *Memory) Start(_ context.Context, h Handler) error {
 	m.handler = h
+	go m.sweepLoop()
 	return nil
 }
 
-// Close is a no-op: the memory engine holds nothing outside the heap.
-func (m *Memory) Close() error { return nil }
+// Close stops the collector.
+func (m *Memory) Close() error {
+	m.once.Do(func() { close(m.stop) })
+	return nil
+}
+
+func (m *Memory) sweepLoop() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.sweep(m.now())
+		}
+	}
+}
+
+// sweep drops expired history and the streams of channels idle for IdleStreamTTL (or their
+// TTL, when that is longer). A dropped stream comes back with a new epoch, so no client
+// mistakes its restarted offsets for the old ones.
+func (m *Memory) sweep(now time.Time) {
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for k, st := range sh.streams {
+			st.hmu.Lock()
+			st.expire(now, st.ttl)
+			idle := max(IdleStreamTTL, time.Duration(st.ttl)*time.Second)
+			if now.Sub(st.touched) > idle {
+				st.dead = true
+				delete(sh.streams, k)
+			}
+			st.hmu.Unlock()
+		}
+		sh.mu.Unlock()
+	}
+}
 
 func (m *Memory) stream(ch ChannelKey, create bool) *stream {
 	sh := m.shard(ch)
@@ -80,7 +133,7 @@ func (m *Memory) stream(ch ChannelKey, create bool) *stream {
 	defer sh.mu.Unlock()
 	st := sh.streams[ch]
 	if st == nil && create {
-		st = &stream{}
+		st = &stream{epoch: m.epoch + "." + strconv.FormatUint(m.seq.Add(1), 36), touched: m.now()}
 		sh.streams[ch] = st
 	}
 	return st
@@ -93,11 +146,20 @@ func (m *Memory) Publish(_ context.Context, ch ChannelKey, pub *Publication, opt
 		m.handler.HandlePublication(ch, pub)
 		return StreamPosition{Epoch: m.epoch}, nil
 	}
-	st := m.stream(ch, true)
-	st.mu.Lock()
+	var st *stream
+	for {
+		st = m.stream(ch, true)
+		st.mu.Lock()
+		st.hmu.Lock()
+		if !st.dead {
+			break
+		}
+		st.hmu.Unlock()
+		st.mu.Unlock()
+	}
 	defer st.mu.Unlock()
 	now := m.now()
-	st.hmu.Lock()
+	st.ttl = opts.TTLSeconds
 	st.offset++
 	pub.Offset = st.offset
 	st.touched = now
@@ -116,7 +178,7 @@ func (m *Memory) Publish(_ context.Context, ch ChannelKey, pub *Publication, opt
 	st.expire(now, opts.TTLSeconds)
 	st.hmu.Unlock()
 	m.handler.HandlePublication(ch, pub)
-	return StreamPosition{Offset: pub.Offset, Epoch: m.epoch}, nil
+	return StreamPosition{Offset: pub.Offset, Epoch: st.epoch}, nil
 }
 
 // resize keeps the newest entries when an app's history size changes on reload.
@@ -149,12 +211,14 @@ func (m *Memory) Unsubscribe(context.Context, ChannelKey) error { return nil }
 
 // History returns what the channel's ring still holds after since.
 func (m *Memory) History(_ context.Context, ch ChannelKey, since uint64, limit int) ([]Publication, StreamPosition, error) {
-	st := m.stream(ch, false)
-	if st == nil {
-		return nil, StreamPosition{Epoch: m.epoch}, nil
-	}
+	// Reading creates the stream, so that a subscriber told the epoch of a channel nobody
+	// published to yet recovers from it once publications come.
+	st := m.stream(ch, true)
 	st.hmu.Lock()
 	defer st.hmu.Unlock()
+	now := m.now()
+	st.touched = now
+	st.expire(now, st.ttl) // a quiet channel must not serve history past its TTL
 	var out []Publication
 	for i := 0; i < st.n && (limit <= 0 || len(out) < limit); i++ {
 		e := st.ring[(st.head+i)%len(st.ring)]
@@ -162,7 +226,7 @@ func (m *Memory) History(_ context.Context, ch ChannelKey, since uint64, limit i
 			out = append(out, e.pub)
 		}
 	}
-	return out, StreamPosition{Offset: st.offset, Epoch: m.epoch}, nil
+	return out, StreamPosition{Offset: st.offset, Epoch: st.epoch}, nil
 }
 
 // AddPresence records a member (idempotent per client id).

@@ -147,7 +147,8 @@ func TestMemoryHistoryRing(t *testing.T) {
 			}
 		}
 	}
-	if pubs, pos, _ := m.History(memCtx, memNews2, 0, 0); len(pubs) != 0 || pos.Offset != 0 || pos.Epoch != epoch {
+	// Epochs are per stream: another channel's says nothing about this one's.
+	if pubs, pos, _ := m.History(memCtx, memNews2, 0, 0); len(pubs) != 0 || pos.Offset != 0 || pos.Epoch == "" || pos.Epoch == epoch {
 		t.Fatalf("another app's channel: %v %+v", pubs, pos)
 	}
 }
@@ -370,5 +371,36 @@ func TestMemoryEpochPerInstance(t *testing.T) {
 	}
 	if err := a.Unsubscribe(memCtx, memNews); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMemorySweepIdleStream checks that an idle channel's history is collected and that the
+// channel comes back with a new epoch, so that no client recovers across the gap.
+func TestMemorySweepIdleStream(t *testing.T) {
+	m, _, clock := startMemory(t)
+	if _, err := m.Publish(memCtx, memNews, &Publication{Kind: KindMessage, Data: []byte("1")}, HistoryOptions{Size: 10, TTLSeconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	_, before, _ := m.History(memCtx, memNews, 0, 0)
+	m.sweep(clock.now().Add(time.Minute / 2))
+	if pubs, pos, _ := m.History(memCtx, memNews, 0, 0); len(pubs) != 1 || pos.Epoch != before.Epoch {
+		t.Fatalf("swept too early: %v %+v", pubs, pos)
+	}
+	m.sweep(clock.now().Add(IdleStreamTTL + time.Hour))
+	pubs, after, _ := m.History(memCtx, memNews, 0, 0)
+	if len(pubs) != 0 || after.Offset != 0 || after.Epoch == before.Epoch {
+		t.Fatalf("after sweep: %v %+v (before %+v)", pubs, after, before)
+	}
+}
+
+// TestMemoryHistoryTTLOnRead checks that a quiet channel stops serving expired history.
+func TestMemoryHistoryTTLOnRead(t *testing.T) {
+	m, _, clock := startMemory(t)
+	if _, err := m.Publish(memCtx, memNews, &Publication{Kind: KindMessage, Data: []byte("1")}, HistoryOptions{Size: 10, TTLSeconds: 5}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(6 * time.Second)
+	if pubs, pos, _ := m.History(memCtx, memNews, 0, 0); len(pubs) != 0 || pos.Offset != 1 {
+		t.Fatalf("expired history served: %v %+v", pubs, pos)
 	}
 }
