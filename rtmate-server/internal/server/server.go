@@ -171,6 +171,7 @@ func (s *Server) runTask(w *worker, t task) {
 		}
 		s.pool.releaseBatch(t.batch)
 	}
+	w.trim()
 }
 
 // onEvent runs on the poller goroutine: it only schedules.

@@ -51,3 +51,17 @@ func (w *worker) traceID() []byte {
 	w.req.TraceID = w.trace[:]
 	return w.req.TraceID
 }
+
+// maxKeptScratch bounds what a worker keeps between tasks: one huge echo message or history
+// reply must not pin its buffer for the life of the process.
+const maxKeptScratch = 1 << 20
+
+// trim drops scratch buffers that a large task grew.
+func (w *worker) trim() {
+	if cap(w.out) > maxKeptScratch {
+		w.out = make([]byte, 0, 4096)
+	}
+	if cap(w.data) > maxKeptScratch {
+		w.data = make([]byte, 0, 1024)
+	}
+}
