@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -89,23 +88,6 @@ type App struct {
 	Limits Limits `yaml:"limits"`
 	// Webhook sends the app's events to its backend.
 	Webhook *Webhook `yaml:"webhook"`
-}
-
-// Webhook is an app's backend notification target.
-type Webhook struct {
-	URL        string        `yaml:"url"`
-	Secret     string        `yaml:"secret"`
-	Events     []string      `yaml:"events"`
-	Timeout    time.Duration `yaml:"timeout"`
-	MaxRetries int           `yaml:"max_retries"`
-	QueueSize  int           `yaml:"queue_size"`
-	// ConnectHook is a URL asked synchronously before a connection is accepted or a
-	// subscription made; it may reject (403) or attach user info.
-	ConnectHook string `yaml:"connect_hook"`
-	// HookTimeout bounds the connect hook. Default 2s.
-	HookTimeout time.Duration `yaml:"hook_timeout"`
-	// HookFailOpen accepts when the hook fails or times out (default false: reject).
-	HookFailOpen bool `yaml:"hook_fail_open"`
 }
 
 // Load reads and validates the file at path, then applies environment overrides.
@@ -256,29 +238,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return c.Defaults.validate()
-}
-
-// validate is the SSRF guard's first half: only http and https URLs with a host are accepted.
-func (w *Webhook) validate() error {
-	for _, raw := range []string{w.URL, w.ConnectHook} {
-		if raw == "" {
-			continue
-		}
-		u, err := url.Parse(raw)
-		if err != nil {
-			return fmt.Errorf("url %q: %w", raw, err)
-		}
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return fmt.Errorf("url %q: scheme must be http or https", raw)
-		}
-		if u.Host == "" {
-			return fmt.Errorf("url %q: no host", raw)
-		}
-	}
-	if w.URL == "" && w.ConnectHook == "" {
-		return errors.New("url or connect_hook is required")
-	}
-	return nil
 }
 
 // AppLimits returns app's limits with every unset field taken from the defaults.
