@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,9 +157,37 @@ func dial(t testing.TB, url string, header http.Header) *client {
 }
 
 func tryDial(url string, header http.Header) (*client, error) {
+	return tryDialWith(url, &websocket.DialOptions{HTTPHeader: header})
+}
+
+// dialSmallBuffer connects with a small, fixed socket receive buffer and a small MSS, so that
+// a client that stops reading backs up into the server after kilobytes rather than megabytes
+// (on loopback the 64 KiB MSS lets the server's send buffer grow to megabytes).
+func dialSmallBuffer(t testing.TB, url string) *client {
+	t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err1, err2 error
+		err := rc.Control(func(fd uintptr) {
+			err1 = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+			err2 = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1400)
+		})
+		return errors.Join(err, err1, err2)
+	}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := tryDialWith(url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	c.t = t
+	t.Cleanup(func() { _ = c.ws.CloseNow() })
+	return c
+}
+
+func tryDialWith(url string, opts *websocket.DialOptions) (*client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header})
+	ws, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}

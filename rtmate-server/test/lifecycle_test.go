@@ -23,7 +23,7 @@ import (
 func TestTokenRefreshAndExpiry(t *testing.T) {
 	t.Parallel()
 	srv := start(t, withAppB)
-	short := testserver.DevToken(t, "alice", 2*time.Second)
+	short := testserver.DevToken(t, "alice", 3*time.Second) // expires in 2-3 s (exp is in whole seconds)
 	refreshed := dial(t, srv.URL, nil)
 	refreshed.auth(auth.DevAppID, short)
 	expiring := dial(t, srv.URL, nil)
@@ -104,7 +104,9 @@ func TestCloseCodes(t *testing.T) {
 			return c.writeText([]byte(`{"event":"ping","x":"` + strings.Repeat("x", 2100) + `"}`))
 		}, 1009},
 		{"binary", true, func(c *client) error {
-			return c.ws.Write(context.Background(), websocket.MessageBinary, []byte(`{"event":"ping"}`))
+			ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+			defer cancel()
+			return c.ws.Write(ctx, websocket.MessageBinary, []byte(`{"event":"ping"}`))
 		}, 1003},
 		{"invalid utf-8", true, func(c *client) error {
 			return c.writeText([]byte("{\"event\":\"ping\",\"x\":\"\xff\xfe\"}"))
@@ -246,12 +248,23 @@ func TestSlowConsumer(t *testing.T) {
 		devApp(cfg).Limits.MaxQueueBytes = 64 << 10
 	})
 	reader := authed(t, srv, "reader")
-	slow := authed(t, srv, "slow")
+	slow := dialSmallBuffer(t, srv.URL)
+	slow.auth(auth.DevAppID, testserver.DevToken(t, "slow", time.Hour))
 	pub := authed(t, srv, "pub")
 	reader.subscribe("firehose")
 	slow.subscribe("firehose") // and never reads again, until it is closed
 
-	pad := strings.Repeat("z", size)
+	// n reads the sequence number of a firehose message.
+	n := func(m msg) (int, bool) {
+		var d struct {
+			Data struct {
+				N int    `json:"n"`
+				P string `json:"p"`
+			} `json:"data"`
+		}
+		err := json.Unmarshal(m.Data, &d)
+		return d.Data.N, err == nil && m.event() == protocol.PushMessage && len(d.Data.P) == size
+	}
 	received := make(chan int, maxMsg)
 	readErr := make(chan error, 1)
 	go func() {
@@ -261,13 +274,7 @@ func TestSlowConsumer(t *testing.T) {
 				readErr <- fmt.Errorf("reader after %d messages: %w", want, err)
 				return
 			}
-			var d struct {
-				Data struct {
-					N int    `json:"n"`
-					P string `json:"p"`
-				} `json:"data"`
-			}
-			if err := json.Unmarshal(m.Data, &d); err != nil || d.Data.N != want || len(d.Data.P) != size {
+			if got, ok := n(m); !ok || got != want {
 				readErr <- fmt.Errorf("reader: message %d is %.80s…", want, m.raw)
 				return
 			}
@@ -276,6 +283,7 @@ func TestSlowConsumer(t *testing.T) {
 	}()
 
 	subs := func() int { return srv.Stats().Subscriptions }
+	pad := strings.Repeat("z", size)
 	published, seen := 0, -1
 	for ; published < maxMsg && subs() == 2; published++ {
 		for seen < published-window {
@@ -291,6 +299,27 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatalf("after %d messages (%d MiB) the slow subscriber is still subscribed", published, published*size>>20)
 	}
 	t.Logf("slow consumer cut after %d messages of %d KiB", published, size>>10)
+
+	// The slow one reads again at once (the server waits only a few seconds for a closing
+	// peer): what reached its socket before the cut, an in-order prefix, then 4030.
+	slowDone := make(chan error, 1)
+	go func() {
+		for k := 0; ; k++ {
+			m, err := slow.tryNext()
+			if err != nil {
+				if code := websocket.CloseStatus(err); code != 4030 {
+					slowDone <- fmt.Errorf("slow consumer after %d messages: %w (close %d), want close 4030", k, err, code)
+				} else {
+					slowDone <- nil
+				}
+				return
+			}
+			if got, ok := n(m); !ok || got != k {
+				slowDone <- fmt.Errorf("slow consumer message %d is %.80s…", k, m.raw)
+				return
+			}
+		}
+	}()
 	// The reader gets everything, in order.
 	for seen < published-1 {
 		select {
@@ -299,23 +328,8 @@ func TestSlowConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The slow one reads what reached its socket before the cut: an in-order prefix, then 4030.
-	for n := 0; ; n++ {
-		m, err := slow.tryNext()
-		if err != nil {
-			if code := websocket.CloseStatus(err); code != 4030 {
-				t.Fatalf("slow consumer after %d messages: %v (close %d), want close 4030", n, err, code)
-			}
-			break
-		}
-		var d struct {
-			Data struct {
-				N int `json:"n"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(m.Data, &d); err != nil || d.Data.N != n {
-			t.Fatalf("slow consumer message %d is %.80s…", n, m.raw)
-		}
+	if err := <-slowDone; err != nil {
+		t.Fatal(err)
 	}
 	pub.ok(protocol.EventPing, nil)
 }
