@@ -270,6 +270,9 @@ func parseClaims(p []byte, c *rawClaims) error {
 				return errClaimDup
 			}
 			c.hasChannels = true
+			if string(v) == "null" { // the same as absent: every channel
+				continue
+			}
 			if c.channels, err = stringArray(v); err != nil {
 				return errChannelsType
 			}

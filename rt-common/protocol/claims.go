@@ -1,5 +1,7 @@
 package protocol
 
+import "encoding/json"
+
 // Claims are the JWT claims of a connection token.
 type Claims struct {
 	// AppID must equal the auth payload's appId.
@@ -13,4 +15,18 @@ type Claims struct {
 	// Channels lists the channel names or "prefix*" patterns the token may subscribe and
 	// publish to; nil means every channel of the app.
 	Channels []string `json:"channels,omitempty"`
+}
+
+// MarshalJSON keeps the difference between "no channels" (an empty, non-nil Channels, encoded
+// as []) and "every channel" (nil, omitted), which omitempty alone would erase.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	type plain Claims // drops this method, so Marshal does not recurse
+	if c.Channels == nil {
+		return json.Marshal(plain(c))
+	}
+	// The outer field shadows the embedded one of the same JSON name.
+	return json.Marshal(struct {
+		plain
+		Channels []string `json:"channels"`
+	}{plain(c), c.Channels})
 }
