@@ -19,9 +19,11 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/api"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/demo"
+	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
 	"github.com/rtmate/rtmate/rtmate-server/internal/logging"
 	"github.com/rtmate/rtmate/rtmate-server/internal/metrics"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
+	"github.com/rtmate/rtmate/rtmate-server/internal/webhook"
 )
 
 func main() {
@@ -49,8 +51,14 @@ func run() error {
 	}
 	defer func() { _ = log.Sync() }()
 
+	eng, err := engine.FromConfig(cfg.Engine, "", log.Named("engine"))
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	hooks := webhook.New(cfg, log.Named("webhook"))
 	m := metrics.New()
-	srv, err := server.New(cfg, log, server.Options{Observer: server.Observers{m}})
+	m.Registry().MustRegister(hooks.Collector())
+	srv, err := server.New(cfg, log, server.Options{Engine: eng, Observer: server.Observers{m, hooks}, Hooks: hooks})
 	if err != nil {
 		return fmt.Errorf("new server: %w", err)
 	}
@@ -88,13 +96,22 @@ func run() error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(srv, *configPath, *listen, log)
+				if newCfg := reload(srv, *configPath, *listen, log); newCfg != nil {
+					hooks.Reload(newCfg)
+				}
 				continue
 			}
 			log.Info("shutting down", zap.String("signal", sig.String()))
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
 			cancel()
+			// Webhooks get their own budget: the disconnect events of the shutdown are the
+			// last ones the backend hears.
+			wctx, wcancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			if werr := hooks.Close(wctx); werr != nil {
+				log.Warn("webhooks not flushed", zap.Error(werr))
+			}
+			wcancel()
 			if err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
@@ -114,10 +131,11 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-func reload(srv *server.Server, path, listen string, log *zap.Logger) {
+// reload applies the config file again and returns it, or nil when it was not applied.
+func reload(srv *server.Server, path, listen string, log *zap.Logger) *config.Config {
 	if path == "" {
 		log.Warn("SIGHUP ignored: no config file in development mode")
-		return
+		return nil
 	}
 	cfg, err := config.Load(path)
 	if err == nil && listen != "" {
@@ -128,7 +146,8 @@ func reload(srv *server.Server, path, listen string, log *zap.Logger) {
 	}
 	if err != nil {
 		log.Error("reload failed; keeping the running config", zap.Error(err))
-		return
+		return nil
 	}
 	log.Info("config reloaded", zap.Int("apps", len(cfg.Apps)))
+	return cfg
 }
