@@ -250,14 +250,15 @@ func (c *Conn) dropQueuedLocked() {
 }
 
 // Deliver queues a shared frame (hub.Sub). It never blocks: a connection whose queue would
-// exceed its bound is a slow consumer and is closed instead.
+// exceed its bound is a slow consumer and is closed instead. The bound is on backlog, so one
+// frame larger than the bound still goes to a connection that has nothing queued.
 func (c *Conn) Deliver(frame []byte) bool {
 	c.mu.Lock()
 	if c.closing || c.released {
 		c.mu.Unlock()
 		return false
 	}
-	if c.outBytes+len(frame) > c.maxQueue {
+	if c.outBytes > 0 && c.outBytes+len(frame) > c.maxQueue {
 		c.mu.Unlock()
 		c.srv.queueDrops.Add(1)
 		c.requestClose(CloseSlowConsumer)
