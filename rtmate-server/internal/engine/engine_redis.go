@@ -226,6 +226,11 @@ func NewRedis(opts RedisOptions, log *zap.Logger) (*Redis, error) {
 		opsWake: make(chan struct{}, 1),
 	}
 	e.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	n := max(1, min(runtime.GOMAXPROCS(0), 16))
+	e.deliv = make([]*delivery, n)
+	for i := range e.deliv {
+		e.deliv[i] = newDelivery(e, max(opts.MaxBacklog/n, 1))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
 	major, err := e.serverMajor(ctx)
@@ -283,16 +288,16 @@ func (e *Redis) Start(ctx context.Context, h Handler) error {
 	}
 	e.handler = h
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	if err := e.heartbeat(ctx, true); err != nil {
+	hctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	err := e.heartbeat(hctx, true)
+	cancel()
+	if err != nil {
 		e.cancel()
 		return err
 	}
-	n := max(1, min(runtime.GOMAXPROCS(0), 16))
-	e.deliv = make([]*delivery, n)
-	for i := range e.deliv {
-		e.deliv[i] = newDelivery(e, max(e.opts.MaxBacklog/n, 1))
+	for _, d := range e.deliv {
 		e.wg.Add(1)
-		go e.deliv[i].run()
+		go d.run()
 	}
 	first := make(chan error, 1)
 	e.wg.Add(3)
