@@ -70,6 +70,7 @@ flags:
 	fs.BoolVar(&c.Presence, "presence", false, "use presence channels")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid: report its RSS growth and CPU per delivery")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	outFile := fs.String("out", "", "also write the result as JSON to this file (the summary still goes to stdout)")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write the tool's own CPU profile to this file (its in-process worker only)")
 	args := os.Args[1:]
@@ -114,6 +115,16 @@ flags:
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtmate-bench:", err)
 		return 1
+	}
+	if *outFile != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*outFile, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rtmate-bench: -out:", err)
+			return 1
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench.sh reproduces docs/performance.md: it builds the server and the load tool, then runs
+# each scenario against a fresh server (so RSS figures start from a clean heap), printing the
+# tool's one-line summary and keeping the JSON results in bench-results/.
+#
+#   scripts/bench.sh                 every scenario (about 6 minutes)
+#   scripts/bench.sh fanout-5k idle  only these
+#   DURATION=60s scripts/bench.sh    longer measured phases
+#   SOAK=600s scripts/bench.sh soak  the 10-minute memory-stability run at half load
+#
+# Everything runs on loopback; the load tool spreads its connections over 127.0.0.2-250.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+OUT=$ROOT/bench-results
+mkdir -p "$OUT" bin
+go build -o bin/rtmate-server ./rtmate-server/cmd/rtmate-server
+go build -o bin/rtmate-bench ./rtmate-client/cmd/rtmate-bench
+
+DUR=${DURATION:-20s}
+PORT=${PORT:-3900}
+URL=ws://127.0.0.1:$PORT/ws
+SECRET=bench-secret-0123456789abcdef0123456789
+CFG=$(mktemp --suffix=.yaml)
+trap 'rm -f "$CFG"; [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null || true' EXIT
+cat >"$CFG" <<YAML
+listen: "127.0.0.1:$PORT"
+log: {level: warn}
+pprof: ${PPROF:-false}
+apps:
+  - id: bench
+    secret: "$SECRET"
+    limits:
+      rate: -1                     # the load tool publishes as fast as it is told to
+      max_queue_bytes: 4194304
+YAML
+
+start_server() {
+	bin/rtmate-server -config "$CFG" >"$OUT/server-$1.log" 2>&1 &
+	SRV=$!
+	for _ in $(seq 50); do
+		curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "server did not start: $(cat "$OUT/server-$1.log")" >&2
+	exit 1
+}
+stop_server() { kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=; }
+
+run() { # name, then rtmate-bench arguments
+	local name=$1; shift
+	start_server "$name"
+	printf '%-16s ' "$name"
+	bin/rtmate-bench -q -url "$URL" -app bench -secret "$SECRET" -server-pid "$SRV" -out "$OUT/$name.json" "$@"
+	stop_server
+}
+
+scenario() {
+	case $1 in
+	idle)         run idle         idle    -n 15000 -procs 2 -duration "$DUR" ;;
+	connect)      run connect      connect -n 10000 -concurrency 256 -procs 2 ;;
+	fanout-1k)    run fanout-1k    fanout  -n 1000  -rate 100 -size 128 -duration "$DUR" ;;
+	fanout-5k)    run fanout-5k    fanout  -n 5000  -rate 20  -size 128 -duration "$DUR" ;;
+	fanout-10k)   run fanout-10k   fanout  -n 10000 -rate 200 -size 128 -duration "$DUR" ;;
+	fanout-max)   run fanout-max   fanout  -n 10000 -rate 0 -window 64 -size 128 -duration "$DUR" ;;
+	rooms)        run rooms        rooms   -rooms 1000 -room-size 5 -rate 1 -size 128 -duration "$DUR" ;;
+	soak)         run soak         fanout  -n 5000  -rate 10 -size 128 -duration "${SOAK:-600s}" ;;
+	*) echo "unknown scenario $1" >&2; exit 2 ;;
+	esac
+}
+
+if [ $# -eq 0 ]; then
+	set -- idle connect fanout-1k fanout-5k fanout-10k fanout-max rooms
+fi
+for s in "$@"; do scenario "$s"; done
