@@ -34,6 +34,9 @@ type Publication struct {
 	UserID string
 	// Offset is the message's place in the channel's history; 0 when the channel keeps none.
 	Offset uint64
+	// Epoch is the history's epoch that Offset belongs to (set with Offset, empty without):
+	// offsets restart at 1 in a new epoch, so an offset alone does not say whether it is old.
+	Epoch string
 }
 
 // StreamPosition is where a channel's history stands. Epoch changes whenever history is
@@ -67,7 +70,7 @@ type Handler interface {
 
 // Broker distributes publications to every node that subscribed to a channel.
 type Broker interface {
-	// Publish stores pub in history when opts.Size > 0 (setting pub.Offset) and delivers it to
+	// Publish stores pub in history when opts.Size > 0 (setting pub.Offset and pub.Epoch) and delivers it to
 	// every subscribed node, this one included.
 	Publish(ctx context.Context, ch ChannelKey, pub *Publication, opts HistoryOptions) (StreamPosition, error)
 	// Subscribe makes this node receive ch's publications; Unsubscribe stops it.

@@ -162,6 +162,7 @@ func (m *Memory) Publish(_ context.Context, ch ChannelKey, pub *Publication, opt
 	st.ttl = opts.TTLSeconds
 	st.offset++
 	pub.Offset = st.offset
+	pub.Epoch = st.epoch
 	st.touched = now
 	if len(st.ring) != opts.Size {
 		st.resize(opts.Size)

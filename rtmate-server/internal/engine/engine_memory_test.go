@@ -377,7 +377,7 @@ func TestMemoryEpochPerInstance(t *testing.T) {
 // TestMemorySweepIdleStream checks that an idle channel's history is collected and that the
 // channel comes back with a new epoch, so that no client recovers across the gap.
 func TestMemorySweepIdleStream(t *testing.T) {
-	m, _, clock := startMemory(t)
+	m, h, clock := startMemory(t)
 	if _, err := m.Publish(memCtx, memNews, &Publication{Kind: KindMessage, Data: []byte("1")}, HistoryOptions{Size: 10, TTLSeconds: 60}); err != nil {
 		t.Fatal(err)
 	}
@@ -390,6 +390,20 @@ func TestMemorySweepIdleStream(t *testing.T) {
 	pubs, after, _ := m.History(memCtx, memNews, 0, 0)
 	if len(pubs) != 0 || after.Offset != 0 || after.Epoch == before.Epoch {
 		t.Fatalf("after sweep: %v %+v (before %+v)", pubs, after, before)
+	}
+	// Publications carry their epoch, delivered and in history: offset 1 again, but of the
+	// new epoch, so that a subscriber holding offset 1 of the old one does not skip it.
+	pub := &Publication{Kind: KindMessage, Data: []byte("2")}
+	pos, err := m.Publish(memCtx, memNews, pub, HistoryOptions{Size: 10, TTLSeconds: 60})
+	if err != nil || pos.Offset != 1 || pos.Epoch != after.Epoch || pub.Offset != 1 || pub.Epoch != after.Epoch {
+		t.Fatalf("publish after sweep: %+v %v, pub at %d/%q; want %+v", pos, err, pub.Offset, pub.Epoch, after)
+	}
+	got := h.of(memNews)
+	if len(got) != 2 || got[0].Epoch != before.Epoch || got[1].Epoch != after.Epoch || got[0].Offset != 1 || got[1].Offset != 1 {
+		t.Fatalf("delivered %+v; want offset 1 of %q, then of %q", got, before.Epoch, after.Epoch)
+	}
+	if pubs, _, _ := m.History(memCtx, memNews, 0, 0); len(pubs) != 1 || pubs[0].Epoch != after.Epoch {
+		t.Fatalf("history after sweep: %+v", pubs)
 	}
 }
 

@@ -424,7 +424,7 @@ func (e *Redis) Publish(ctx context.Context, ch ChannelKey, pub *Publication, op
 	if err != nil {
 		return StreamPosition{}, e.fail(fmt.Errorf("redis engine: publish to %s/%s: %w", ch.App, ch.Name, err))
 	}
-	pub.Offset = uint64(off)
+	pub.Offset, pub.Epoch = uint64(off), epoch
 	return StreamPosition{Offset: uint64(off), Epoch: epoch}, nil
 }
 
@@ -467,6 +467,7 @@ func (e *Redis) History(ctx context.Context, ch ChannelKey, since uint64, limit 
 		if err != nil {
 			return nil, StreamPosition{}, e.fail(fmt.Errorf("redis engine: history of %s/%s: %w", ch.App, ch.Name, err))
 		}
+		p.Epoch = pos.Epoch
 		out = append(out, p)
 	}
 	return out, pos, nil

@@ -109,7 +109,10 @@ func dial(t *testing.T, n *node, user string) *client {
 		t.Fatalf("dial %s: %v", n.URL, err)
 	}
 	conn.SetReadLimit(1 << 20)
-	c := &client{t: t, name: user + "@" + n.eng.NodeID(), conn: conn, in: make(chan frame, 4096)}
+	c := &client{t: t, name: user, conn: conn, in: make(chan frame, 4096)}
+	if n.eng != nil { // nil: a node on the memory engine
+		c.name += "@" + n.eng.NodeID()
+	}
 	go func() {
 		defer close(c.in)
 		for {

@@ -153,7 +153,7 @@ func (d *delivery) message(ch ChannelKey, payload string) {
 		d.e.log.Warn("undecodable publication from redis", zap.String("app_id", ch.App), zap.String("channel", ch.Name), zap.Error(err))
 		return
 	}
-	d.pub.Offset = off
+	d.pub.Offset, d.pub.Epoch = off, epoch
 	if off != 0 {
 		st := d.state[ch]
 		switch {
@@ -181,7 +181,7 @@ func (d *delivery) message(ch ChannelKey, payload string) {
 			if err := decodeBody(body, &d.pub); err != nil {
 				return
 			}
-			d.pub.Offset = off
+			d.pub.Offset, d.pub.Epoch = off, epoch
 		}
 		st.last = off
 	}

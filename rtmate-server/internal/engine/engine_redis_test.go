@@ -34,7 +34,7 @@ func newRecorder() *recorder {
 func (r *recorder) HandlePublication(ch ChannelKey, pub *Publication) {
 	p := *pub
 	p.Data = slices.Clone(pub.Data)
-	p.ClientID, p.UserID = strings.Clone(p.ClientID), strings.Clone(p.UserID)
+	p.ClientID, p.UserID, p.Epoch = strings.Clone(p.ClientID), strings.Clone(p.UserID), strings.Clone(p.Epoch)
 	key := ChannelKey{App: strings.Clone(ch.App), Name: strings.Clone(ch.Name)}
 	r.mu.Lock()
 	r.pubs[key] = append(r.pubs[key], p)
@@ -375,6 +375,7 @@ func TestRedisEpochChangesWhenHistoryIsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	epochs := []string{pos1.Epoch, pos1.Epoch, pos1.Epoch}
 
 	for _, tc := range []struct {
 		name string
@@ -387,9 +388,10 @@ func TestRedisEpochChangesWhenHistoryIsLost(t *testing.T) {
 			tc.lose()
 			// The engine's shared connection may need a moment after a restart.
 			var pos StreamPosition
+			var pub Publication
 			deadline := time.Now().Add(waitFor)
 			for {
-				pub := Publication{Kind: KindMessage, Data: []byte(`{"n":1}`)}
+				pub = Publication{Kind: KindMessage, Data: []byte(`{"n":1}`)}
 				if pos, err = e.Publish(ctx, ch, &pub, hist); err == nil {
 					break
 				}
@@ -398,25 +400,35 @@ func TestRedisEpochChangesWhenHistoryIsLost(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			if pos.Offset != 1 || pos.Epoch == pos1.Epoch || pos.Epoch == "" {
-				t.Fatalf("after %s: position %+v, old %+v: want offset 1 and a new epoch", tc.name, pos, pos1)
+			if pos.Offset != 1 || pos.Epoch == pos1.Epoch || pos.Epoch == "" || pub.Offset != 1 || pub.Epoch != pos.Epoch {
+				t.Fatalf("after %s: position %+v, publication at %d/%q, old %+v: want offset 1 and a new epoch",
+					tc.name, pos, pub.Offset, pub.Epoch, pos1)
 			}
 			pubs, hpos, err := e.History(ctx, ch, 0, 0)
 			if err != nil || hpos != pos {
 				t.Fatalf("history position %+v, %v; want %+v", hpos, err, pos)
 			}
 			wantSequence(t, pubs, 1, 1)
+			if pubs[0].Epoch != pos.Epoch {
+				t.Fatalf("history publication of epoch %q, want %q", pubs[0].Epoch, pos.Epoch)
+			}
 			pos1 = pos
+			epochs = append(epochs, pos.Epoch)
 		})
 	}
 	// Delivery went on through both losses: the restart was followed by a resubscription.
 	got := rec.wait(t, ch, 5)
 	var offs []uint64
+	var gotEpochs []string
 	for _, p := range got {
 		offs = append(offs, p.Offset)
+		gotEpochs = append(gotEpochs, p.Epoch)
 	}
 	if !slices.Equal(offs, []uint64{1, 2, 3, 1, 1}) {
 		t.Fatalf("delivered offsets %v, want [1 2 3 1 1]", offs)
+	}
+	if !slices.Equal(gotEpochs, epochs) {
+		t.Fatalf("delivered epochs %q, want %q", gotEpochs, epochs)
 	}
 	waitStats(t, e, func(st Stats) bool { return st.Reconnects >= 1 && st.Connected })
 }

@@ -49,11 +49,12 @@ type channel struct {
 	index map[Sub]int
 }
 
-// entry is one subscriber. skip hides publications up to that offset, which the subscriber
-// already received through history recovery.
+// entry is one subscriber. skip hides publications up to that offset of epoch, which the
+// subscriber already received through history recovery (or was told the channel stood at).
 type entry struct {
-	sub  Sub
-	skip uint64
+	sub   Sub
+	skip  uint64
+	epoch string
 }
 
 // New returns an empty hub whose fan-outs are flushed by schedule.
@@ -81,8 +82,9 @@ func (h *Hub) Subscribe(k Key, s Sub) (added, first bool) {
 // SubscribeWith is Subscribe that also runs locked (when s is added) while no publication can
 // reach the channel's subscribers: the caller subscribes the engine, reads history and queues
 // its response there, so that nothing published meanwhile is lost or overtakes the response.
-// locked returns the offset up to which s already has the channel's publications.
-func (h *Hub) SubscribeWith(k Key, s Sub, locked func(first bool) (skip uint64, err error)) (added, first bool, err error) {
+// locked returns the offset up to which s already has the channel's publications, and the
+// history epoch that offset belongs to.
+func (h *Hub) SubscribeWith(k Key, s Sub, locked func(first bool) (skip uint64, epoch string, err error)) (added, first bool, err error) {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	ch := sh.chans[k]
@@ -100,15 +102,19 @@ func (h *Hub) SubscribeWith(k Key, s Sub, locked func(first bool) (skip uint64, 
 		return false, false, nil
 	}
 	var skip uint64
+	var epoch string
 	if locked != nil {
-		if skip, err = locked(first); err != nil {
+		if skip, epoch, err = locked(first); err != nil {
 			ch.mu.Unlock()
 			h.dropIfEmpty(k, ch)
 			return false, false, err
 		}
 	}
 	ch.index[s] = len(ch.subs)
-	ch.subs = append(ch.subs, entry{sub: s, skip: skip})
+	if skip == 0 {
+		epoch = "" // only compared while a skip is set
+	}
+	ch.subs = append(ch.subs, entry{sub: s, skip: skip, epoch: epoch})
 	ch.mu.Unlock()
 	return true, first, nil
 }
@@ -168,9 +174,10 @@ func (h *Hub) UnsubscribeWith(k Key, s Sub, onLast func()) (removed, last bool) 
 }
 
 // Broadcast queues frame to every local subscriber of k and schedules their flushes in
-// batches. The frame is shared, never copied per subscriber. offset is the publication's
-// history offset (0 for none). It returns the number of subscribers reached.
-func (h *Hub) Broadcast(k Key, frame []byte, offset uint64) int {
+// batches. The frame is shared, never copied per subscriber. offset and epoch are the
+// publication's history position (0 and "" for none). It returns the number of subscribers
+// reached.
+func (h *Hub) Broadcast(k Key, frame []byte, offset uint64, epoch string) int {
 	sh := h.shard(k)
 	sh.mu.RLock()
 	ch := sh.chans[k]
@@ -189,11 +196,13 @@ func (h *Hub) Broadcast(k Key, frame []byte, offset uint64) int {
 		e := &ch.subs[i]
 		// Only an offset lifts the skip: a join or leave (offset 0) may overtake a publication
 		// that the subscriber already recovered and that is still on its way here.
+		// An offset of another epoch is never hidden, whatever its value: history was lost and
+		// offsets started over, so the subscriber has none of the new epoch's.
 		if e.skip != 0 && offset != 0 {
-			if offset <= e.skip {
+			if offset <= e.skip && epoch == e.epoch {
 				continue
 			}
-			e.skip = 0
+			e.skip, e.epoch = 0, ""
 		}
 		n++
 		if e.sub.Deliver(frame) {

@@ -33,7 +33,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if got := h.Broadcast(k, frame, uint64(i+1)); got != n {
+				if got := h.Broadcast(k, frame, uint64(i+1), ""); got != n {
 					b.Fatalf("reached %d", got)
 				}
 			}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,7 +144,7 @@ func TestBroadcast(t *testing.T) {
 	h.Subscribe(news, subs[0]) // twice: still one delivery
 
 	frame := []byte("frame-1")
-	if n := h.Broadcast(news, frame, 0); n != 5 {
+	if n := h.Broadcast(news, frame, 0, ""); n != 5 {
 		t.Fatalf("reached %d, want 5", n)
 	}
 	for _, s := range subs {
@@ -159,14 +161,14 @@ func TestBroadcast(t *testing.T) {
 	if n := len(log.all()); n != 5 {
 		t.Fatalf("%d flushes scheduled, want 5", n)
 	}
-	if n := h.Broadcast(Key{App: "app1", Name: "nobody"}, frame, 0); n != 0 {
+	if n := h.Broadcast(Key{App: "app1", Name: "nobody"}, frame, 0, ""); n != 0 {
 		t.Fatalf("a channel without subscribers reached %d", n)
 	}
 
 	// Remove from the middle (swap with the last) and check everyone left gets exactly one copy.
 	h.Unsubscribe(news, subs[1])
 	h.Unsubscribe(news, subs[3])
-	if n := h.Broadcast(news, []byte("frame-2"), 0); n != 3 {
+	if n := h.Broadcast(news, []byte("frame-2"), 0, ""); n != 3 {
 		t.Fatalf("reached %d after two left, want 3", n)
 	}
 	for i, s := range subs {
@@ -191,7 +193,7 @@ func TestBroadcastBatches(t *testing.T) {
 		h.Subscribe(news, s)
 	}
 	h.Subscribe(news, ref)
-	if n := h.Broadcast(news, []byte("x"), 0); n != 1001 {
+	if n := h.Broadcast(news, []byte("x"), 0, ""); n != 1001 {
 		t.Fatalf("reached %d", n)
 	}
 	seen := map[Sub]bool{}
@@ -216,7 +218,7 @@ func TestBroadcastBatches(t *testing.T) {
 		s.mu.Unlock()
 	}
 	log.batches = nil
-	h.Broadcast(news, []byte("y"), 0)
+	h.Broadcast(news, []byte("y"), 0, "")
 	if n := len(log.all()); n != 990 {
 		t.Fatalf("%d scheduled, want 990", n)
 	}
@@ -229,7 +231,7 @@ func TestSkipOffsets(t *testing.T) {
 	h := New(func([]Sub) {})
 	recovered, plain := &fakeSub{id: 1}, &fakeSub{id: 2}
 	h.Subscribe(news, plain)
-	added, first, err := h.SubscribeWith(news, recovered, func(first bool) (uint64, error) { return 5, nil })
+	added, first, err := h.SubscribeWith(news, recovered, func(first bool) (uint64, string, error) { return 5, "e1", nil })
 	if !added || first || err != nil {
 		t.Fatalf("SubscribeWith = %v %v %v", added, first, err)
 	}
@@ -237,7 +239,11 @@ func TestSkipOffsets(t *testing.T) {
 		frame  string
 		offset uint64
 	}{{"m4", 4}, {"join", 0}, {"m5", 5}, {"m6", 6}, {"leave", 0}, {"m7", 7}} {
-		h.Broadcast(news, []byte(p.frame), p.offset)
+		epoch := "e1"
+		if p.offset == 0 {
+			epoch = ""
+		}
+		h.Broadcast(news, []byte(p.frame), p.offset, epoch)
 	}
 	if got, want := recovered.got(), []string{"join", "m6", "leave", "m7"}; !slices.Equal(got, want) {
 		t.Fatalf("recovered subscriber got %q, want %q", got, want)
@@ -247,12 +253,53 @@ func TestSkipOffsets(t *testing.T) {
 	}
 }
 
+// TestSkipEpochChange checks that the skip holds only within the epoch it was set in: once
+// history is lost, the new epoch's offsets restart at 1 and none of them was recovered, even
+// those at or below the skip.
+func TestSkipEpochChange(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pubs []string // "epoch/offset", or "join" (no offset)
+		want []string
+	}{
+		{"new epoch below the skip", []string{"e2/1", "e2/2", "e2/5", "e2/6"}, []string{"e2/1", "e2/2", "e2/5", "e2/6"}},
+		{"join keeps the skip", []string{"join", "e1/5", "e1/6"}, []string{"join", "e1/6"}},
+		{"old epoch then new", []string{"e1/4", "e1/5", "e2/1", "e2/2"}, []string{"e2/1", "e2/2"}},
+		{"lifted skip stays lifted", []string{"e2/1", "e1/3"}, []string{"e2/1", "e1/3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := New(func([]Sub) {})
+			s := &fakeSub{}
+			if added, _, err := h.SubscribeWith(news, s, func(bool) (uint64, string, error) { return 5, "e1", nil }); !added || err != nil {
+				t.Fatalf("SubscribeWith = %v, %v", added, err)
+			}
+			for _, p := range tc.pubs {
+				epoch, off, ok := strings.Cut(p, "/")
+				var offset uint64
+				if ok {
+					n, err := strconv.ParseUint(off, 10, 64)
+					if err != nil {
+						t.Fatal(err)
+					}
+					offset = n
+				} else {
+					epoch = ""
+				}
+				h.Broadcast(news, []byte(p), offset, epoch)
+			}
+			if got := s.got(); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestSubscribeWith(t *testing.T) {
 	t.Run("locked runs only when added, with first", func(t *testing.T) {
 		h := New(func([]Sub) {})
 		a, b := &fakeSub{}, &fakeSub{}
 		var calls []bool
-		locked := func(first bool) (uint64, error) { calls = append(calls, first); return 0, nil }
+		locked := func(first bool) (uint64, string, error) { calls = append(calls, first); return 0, "", nil }
 		h.SubscribeWith(news, a, locked)
 		h.SubscribeWith(news, b, locked)
 		h.SubscribeWith(news, a, locked) // already subscribed
@@ -263,7 +310,7 @@ func TestSubscribeWith(t *testing.T) {
 	t.Run("failure adds nothing and drops the new channel", func(t *testing.T) {
 		h := New(func([]Sub) {})
 		boom := errors.New("engine down")
-		added, first, err := h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, error) { return 0, boom })
+		added, first, err := h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, string, error) { return 0, "", boom })
 		if added || first || !errors.Is(err, boom) {
 			t.Fatalf("got %v %v %v", added, first, err)
 		}
@@ -278,7 +325,7 @@ func TestSubscribeWith(t *testing.T) {
 	t.Run("failure keeps an existing channel", func(t *testing.T) {
 		h := New(func([]Sub) {})
 		h.Subscribe(news, &fakeSub{})
-		h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, error) { return 0, errors.New("x") })
+		h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, string, error) { return 0, "", errors.New("x") })
 		if n := h.Count(news); n != 1 {
 			t.Fatalf("Count = %d", n)
 		}
@@ -288,18 +335,18 @@ func TestSubscribeWith(t *testing.T) {
 		h.Subscribe(news, &fakeSub{})
 		s := &fakeSub{}
 		done := make(chan int)
-		h.SubscribeWith(news, s, func(bool) (uint64, error) {
-			go func() { done <- h.Broadcast(news, []byte("during"), 8) }()
+		h.SubscribeWith(news, s, func(bool) (uint64, string, error) {
+			go func() { done <- h.Broadcast(news, []byte("during"), 8, "e1") }()
 			for i := 0; i < 100; i++ {
 				select {
 				case <-done:
 					t.Error("a broadcast went through while the channel was held")
-					return 0, nil
+					return 0, "", nil
 				default:
 				}
 				runtime.Gosched()
 			}
-			return 7, nil // history up to 7 was answered inside locked
+			return 7, "e1", nil // history up to 7 was answered inside locked
 		})
 		if n := <-done; n != 2 {
 			t.Fatalf("reached %d", n)
@@ -428,7 +475,7 @@ func TestConcurrent(t *testing.T) {
 			defer pwg.Done()
 			for i := 1; i <= pubs; i++ {
 				frame := binary.BigEndian.AppendUint32([]byte{byte(p)}, uint32(i))
-				if n := h.Broadcast(keys[p], frame, uint64(i)); n < stable {
+				if n := h.Broadcast(keys[p], frame, uint64(i), ""); n < stable {
 					t.Errorf("publication reached %d < %d stable subscribers", n, stable)
 				}
 			}

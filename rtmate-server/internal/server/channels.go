@@ -26,15 +26,15 @@ const maxRecover = 1000
 func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverReq bool, since uint64, epoch string) error {
 	key := engine.ChannelKey{App: a.cfg.ID, Name: ch}
 	ctx := context.Background()
-	added, _, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, error) {
+	added, _, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
 		if first {
 			if err := s.engine.Subscribe(ctx, key); err != nil {
-				return 0, protocol.NewError(protocol.Internal, err)
+				return 0, "", protocol.NewError(protocol.Internal, err)
 			}
 		}
 		if a.history.Size <= 0 && !recoverReq {
 			c.replyChannel(w, ch, 0)
-			return 0, nil
+			return 0, "", nil
 		}
 		limit := 1
 		if recoverReq {
@@ -42,7 +42,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 		}
 		pubs, pos, err := s.engine.History(ctx, key, since, limit)
 		if err != nil {
-			return 0, protocol.NewError(protocol.Internal, err)
+			return 0, "", protocol.NewError(protocol.Internal, err)
 		}
 		d := append(w.data[:0], `{"channel":`...)
 		d = protocol.AppendString(d, ch)
@@ -64,7 +64,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 		d = append(d, '}')
 		w.data = d
 		c.reply(w, protocol.Success, d)
-		return pos.Offset, nil
+		return pos.Offset, pos.Epoch, nil
 	})
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication)
 		return
 	}
 	frame := wire.FrameInPlace(buf, ws.OpText)
-	n := s.hub.Broadcast(k, frame, pub.Offset)
+	n := s.hub.Broadcast(k, frame, pub.Offset, pub.Epoch)
 	if n > 0 {
 		if a := s.apps.Load().app(k.App); a != nil {
 			a.usage.MessagesOut.Add(int64(n))
