@@ -38,7 +38,12 @@ step "go test -race"
 go test -race -count=1 -timeout 15m $(printf './%s/... ' "${MODULES[@]}")
 
 step "benchmarks, briefly (-benchtime=100x: they must run, their figures are not checked)"
-go test -run '^$' -bench . -benchtime=100x -benchmem $(printf './%s/... ' "${MODULES[@]}") | grep -E '^(Benchmark|ok|FAIL|---)' || true
+bench_log=$(mktemp)
+if ! go test -run '^$' -bench . -benchtime=100x -benchmem $(printf './%s/... ' "${MODULES[@]}") >"$bench_log" 2>&1; then
+	cat "$bench_log"; rm -f "$bench_log"; exit 1
+fi
+grep -E '^(Benchmark|ok|FAIL)' "$bench_log" || true
+rm -f "$bench_log"
 
 if [ -z "${QUICK:-}" ]; then
 	step "fuzz, briefly (10 s per decoder of untrusted input)"
