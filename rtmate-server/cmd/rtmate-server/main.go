@@ -58,8 +58,14 @@ func run() error {
 	hooks := webhook.New(cfg, log.Named("webhook"))
 	m := metrics.New()
 	m.Registry().MustRegister(hooks.Collector())
+	if r, ok := eng.(*engine.Redis); ok {
+		m.Registry().MustRegister(r.Collector())
+	}
 	srv, err := server.New(cfg, log, server.Options{Engine: eng, Observer: server.Observers{m, hooks}, Hooks: hooks})
 	if err != nil {
+		if cerr := eng.Close(); cerr != nil {
+			log.Warn("close engine", zap.Error(cerr))
+		}
 		return fmt.Errorf("new server: %w", err)
 	}
 	m.SetSource(srv) // the server needs its observer before it exists

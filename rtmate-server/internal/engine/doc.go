@@ -5,6 +5,6 @@
 //
 // Entry points: Engine (the interface the server uses), NewMemory (single node, the default),
 // NewRedis (several nodes on one Redis, engine_redis*.go) and FromConfig, which picks one
-// from the server configuration. docs/scaling.md describes the Redis engine's key layout and
-// failure behaviour.
+// from the server configuration; (*Redis).Collector exports its counters to Prometheus.
+// docs/scaling.md describes the Redis engine's key layout, failure behaviour and metrics.
 package engine
