@@ -26,6 +26,17 @@ const maxRecover = 1000
 func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverReq bool, since uint64, epoch string) error {
 	key := engine.ChannelKey{App: a.cfg.ID, Name: ch}
 	ctx := context.Background()
+	presence := a.isPresence(ch)
+	// addMember runs just before the reply, so that a client that asks for presence as soon
+	// as its subscribe is answered finds itself listed.
+	addMember := func() {
+		if !presence {
+			return
+		}
+		if err := s.engine.AddPresence(ctx, key, engine.ClientInfo{ClientID: c.clientID, UserID: c.userID}); err != nil {
+			s.log.Error("add presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
+		}
+	}
 	added, _, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
 		if first {
 			if err := s.engine.Subscribe(ctx, key); err != nil {
@@ -33,6 +44,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 			}
 		}
 		if a.history.Size <= 0 && !recoverReq {
+			addMember()
 			c.replyChannel(w, ch, 0)
 			return 0, "", nil
 		}
@@ -63,6 +75,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 		}
 		d = append(d, '}')
 		w.data = d
+		addMember()
 		c.reply(w, protocol.Success, d)
 		return pos.Offset, pos.Epoch, nil
 	})
@@ -76,10 +89,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 	c.subs = append(c.subs, ch)
 	info := c.info()
 	s.obs.Subscribed(info, ch)
-	if a.isPresence(ch) {
-		if err := s.engine.AddPresence(ctx, key, engine.ClientInfo{ClientID: c.clientID, UserID: c.userID}); err != nil {
-			s.log.Error("add presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
-		}
+	if presence {
 		s.announce(key, engine.KindJoin, c)
 	}
 	return nil
