@@ -47,11 +47,11 @@ start_server() {
 }
 stop_server() { kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=; }
 
-run() { # name, then rtmate-bench arguments
-	local name=$1; shift
+run() { # name, scenario, then rtmate-bench flags
+	local name=$1 scenario=$2; shift 2
 	start_server "$name"
 	printf '%-16s ' "$name"
-	bin/rtmate-bench -q -url "$URL" -app bench -secret "$SECRET" -server-pid "$SRV" -out "$OUT/$name.json" "$@"
+	bin/rtmate-bench "$scenario" -q -url "$URL" -app bench -secret "$SECRET" -server-pid "$SRV" -out "$OUT/$name.json" "$@"
 	stop_server
 }
 

@@ -27,7 +27,8 @@ type Config struct {
 	Pprof bool `yaml:"pprof"`
 	// Log configures logging.
 	Log Log `yaml:"log"`
-	// Workers is the size of the pool that reads, dispatches and writes. Default 4×GOMAXPROCS.
+	// Workers is the size of the pool that reads, dispatches and writes. Default GOMAXPROCS
+	// (at least 2), or 4×GOMAXPROCS when an app has a synchronous connect hook.
 	Workers int `yaml:"workers"`
 	// HandshakeTimeout bounds the HTTP upgrade request. Default 5s.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`

@@ -20,24 +20,60 @@ type task struct {
 	batch *[]*Conn
 }
 
-// pool runs tasks on a fixed set of workers. Its queue is unbounded on purpose: a worker that
-// publishes must never block on the queue that other workers drain, and the queue's length is
+// pool runs tasks on a fixed set of workers. Its queues are unbounded on purpose: a worker
+// that publishes must never block on a queue that other workers drain, and their length is
 // bounded anyway by the number of connections (each is scheduled at most once per kind at a
 // time). Safe for concurrent use.
+//
+// Reads go first. A publication must be accepted while earlier fan-outs are still being
+// written: then each subscriber's queue holds several frames when its flush runs, and one
+// writev carries them all. Served in plain FIFO order, every publication waited behind the
+// previous one's flushes, queues never held more than one frame, and a 10k-subscriber channel
+// at 200 msgs/s fell minutes behind at one write per delivery. Every fairnessEvery-th pop
+// takes a flush anyway, so a flood of requests cannot starve delivery.
 type pool struct {
 	mu     sync.Mutex
 	cond   sync.Cond
-	ring   []task
-	head   int
-	n      int
+	reads  taskRing
+	writes taskRing
+	pops   uint
 	closed bool
 	wg     sync.WaitGroup
 
 	batches sync.Pool // *[]*Conn for taskFlushBatch
 }
 
+const fairnessEvery = 8
+
+// taskRing is a growable FIFO ring. Not safe for concurrent use: pool.mu guards it.
+type taskRing struct {
+	buf  []task
+	head int
+	n    int
+}
+
+func (r *taskRing) push(t task) {
+	if r.n == len(r.buf) {
+		grown := make([]task, max(1024, 2*len(r.buf)))
+		for i := 0; i < r.n; i++ {
+			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = t
+	r.n++
+}
+
+func (r *taskRing) pop() task {
+	t := r.buf[r.head]
+	r.buf[r.head] = task{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return t
+}
+
 func newPool(workers int, run func(w *worker, t task), mk func() *worker) *pool {
-	p := &pool{ring: make([]task, 1024)}
+	p := &pool{}
 	p.cond.L = &p.mu
 	p.batches.New = func() any { b := make([]*Conn, 0, 128); return &b }
 	for i := 0; i < workers; i++ {
@@ -59,15 +95,11 @@ func newPool(workers int, run func(w *worker, t task), mk func() *worker) *pool 
 
 func (p *pool) push(t task) {
 	p.mu.Lock()
-	if p.n == len(p.ring) {
-		grown := make([]task, 2*len(p.ring))
-		for i := 0; i < p.n; i++ {
-			grown[i] = p.ring[(p.head+i)%len(p.ring)]
-		}
-		p.ring, p.head = grown, 0
+	if t.kind == taskRead {
+		p.reads.push(t)
+	} else {
+		p.writes.push(t)
 	}
-	p.ring[(p.head+p.n)%len(p.ring)] = t
-	p.n++
 	p.mu.Unlock()
 	p.cond.Signal()
 }
@@ -75,17 +107,17 @@ func (p *pool) push(t task) {
 func (p *pool) pop() (task, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.n == 0 {
+	for p.reads.n == 0 && p.writes.n == 0 {
 		if p.closed {
 			return task{}, false
 		}
 		p.cond.Wait()
 	}
-	t := p.ring[p.head]
-	p.ring[p.head] = task{}
-	p.head = (p.head + 1) % len(p.ring)
-	p.n--
-	return t, true
+	p.pops++
+	if p.reads.n > 0 && (p.writes.n == 0 || p.pops%fairnessEvery != 0) {
+		return p.reads.pop(), true
+	}
+	return p.writes.pop(), true
 }
 
 // scheduleBatch is the hub's Scheduler: it copies the subscribers that need a flush into a
