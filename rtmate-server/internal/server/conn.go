@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +36,6 @@ type Conn struct {
 	pinged       atomic.Bool
 
 	srv      *Server
-	nc       net.Conn // holds the fd open (and its finalizer at bay) until release
 	fd       int
 	key      uint64
 	echo     bool

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
-	"os"
 	"runtime"
 	"strconv"
 	"testing"
@@ -78,24 +76,13 @@ func benchConn(b *testing.B, s *Server, authed bool) (*Conn, int) {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 	}
-	f := os.NewFile(uintptr(fds[0]), "bench-conn")
-	nc, err := net.FileConn(f) // a dup: nc owns the server side from here on
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc, err := nc.(*net.UnixConn).SyscallConn()
-	if err != nil {
-		b.Fatal(err)
-	}
-	fd := -1
-	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+	fd := fds[0] // the server side, owned by the connection like an accepted socket
+	if err := unix.SetNonblock(fd, true); err != nil {
 		b.Fatal(err)
 	}
 	cfg := s.cfg.Load()
 	c := &Conn{
 		srv:      s,
-		nc:       nc,
 		fd:       fd,
 		openedAt: nowNano(),
 		clientID: s.nodeID + "-bench" + strconv.Itoa(fd),
@@ -111,7 +98,7 @@ func benchConn(b *testing.B, s *Server, authed bool) (*Conn, int) {
 	}
 	b.Cleanup(func() {
 		s.table.remove(c)
-		nc.Close()
+		unix.Close(fds[0])
 		unix.Close(fds[1])
 	})
 	return c, fds[1]

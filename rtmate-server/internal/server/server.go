@@ -209,16 +209,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
 		s.log.Error("upgrade: not a TCP connection", zap.String("type", fmt.Sprintf("%T", nc)))
 		return
 	}
-	fd, err := rawFD(tcp)
+	fd, err := detachFD(tcp)
 	if err != nil {
-		nc.Close()
 		s.log.Error("upgrade: no fd", zap.Error(err))
 		return
 	}
 	now := time.Now().UnixNano()
 	c := &Conn{
 		srv:      s,
-		nc:       nc,
 		fd:       fd,
 		echo:     echo,
 		openedAt: now,
@@ -260,6 +258,27 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
 	c.scheduleRead()
 }
 
+// detachFD takes the socket away from Go's runtime: it keeps a duplicate of the descriptor and
+// closes the net.Conn. The event loop does its own polling and I/O on it, and Go's netFD, its
+// addresses and its runtime poll descriptor (together ~450 bytes of an idle connection's
+// ~1.7 KiB) are freed. The net.Conn is closed on every path.
+func detachFD(c *net.TCPConn) (int, error) {
+	defer c.Close()
+	fd, err := rawFD(c)
+	if err != nil {
+		return 0, err
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("dup: %w", err)
+	}
+	if err := unix.SetNonblock(dup, true); err != nil {
+		unix.Close(dup)
+		return 0, fmt.Errorf("nonblock: %w", err)
+	}
+	return dup, nil
+}
+
 func rawFD(c *net.TCPConn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -278,7 +297,7 @@ func (s *Server) forget(c *Conn) {
 		s.log.Debug("poller del", zap.Error(err))
 	}
 	s.table.remove(c)
-	if err := c.nc.Close(); err != nil {
+	if err := unix.Close(c.fd); err != nil {
 		s.log.Debug("close socket", zap.Error(err))
 	}
 }
