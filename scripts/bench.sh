@@ -50,6 +50,12 @@ stop_server() { kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=; }
 run() { # name, scenario, then rtmate-bench flags
 	local name=$1 scenario=$2; shift 2
 	start_server "$name"
+	if [ "$name" = soak ]; then # RSS and goroutines every 30 s: memory must stay flat
+		(while kill -0 "$SRV" 2>/dev/null; do
+			printf '%s rss_kib=%s\n' "$(date +%T)" "$(awk '/VmRSS/{print $2}' /proc/"$SRV"/status 2>/dev/null)"
+			sleep 30
+		done) >"$OUT/soak-rss.txt" &
+	fi
 	printf '%-16s ' "$name"
 	bin/rtmate-bench "$scenario" -q -url "$URL" -app bench -secret "$SECRET" -server-pid "$SRV" -out "$OUT/$name.json" "$@"
 	stop_server
