@@ -68,6 +68,7 @@ scenario() {
 	fanout-1k)    run fanout-1k    fanout  -n 1000  -rate 100 -size 128 -duration "$DUR" ;;
 	fanout-5k)    run fanout-5k    fanout  -n 5000  -rate 20  -size 128 -duration "$DUR" ;;
 	fanout-10k)   run fanout-10k   fanout  -n 10000 -rate 200 -size 128 -duration "$DUR" ;;
+	fanout-10k-10) run fanout-10k-10 fanout -n 10000 -rate 10 -size 128 -duration "$DUR" ;; # Centrifugo's saturating load
 	fanout-max)   run fanout-max   fanout  -n 10000 -rate 0 -window 64 -size 128 -duration "$DUR" ;;
 	rooms)        run rooms        rooms   -rooms 1000 -room-size 5 -rate 1 -size 128 -duration "$DUR" ;;
 	soak)         run soak         fanout  -n 5000  -rate 10 -size 128 -duration "${SOAK:-600s}" ;;
@@ -76,6 +77,6 @@ scenario() {
 }
 
 if [ $# -eq 0 ]; then
-	set -- idle connect fanout-1k fanout-5k fanout-10k fanout-max rooms
+	set -- idle connect fanout-1k fanout-5k fanout-10k-10 fanout-10k fanout-max rooms
 fi
 for s in "$@"; do scenario "$s"; done
