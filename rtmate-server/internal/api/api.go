@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/rtmate/rtmate/rt-common/protocol"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
@@ -132,14 +131,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, event server.Ev
 	if status != http.StatusNotFound {
 		h.srv.ObserveAPIRequest(event, code, took)
 	}
-	lvl := zapcore.DebugLevel
-	switch {
-	case code == protocol.Internal:
-		lvl = zapcore.ErrorLevel
-	case code != protocol.Success:
-		lvl = zapcore.InfoLevel
-	}
-	ce := h.log.Check(lvl, "api request")
+	ce := h.log.Check(server.RequestLevel(code), "api request")
 	if ce == nil {
 		return
 	}

@@ -452,17 +452,21 @@ func (s *Server) logClose(c *Conn, code uint16, reason string) {
 	}
 }
 
-// logRequest logs failures at info (client errors) or error (internal), and successes at
-// debug; the level is checked before any field is built.
-func (s *Server) logRequest(c *Conn, w *worker, code protocol.WsBizCode, err error, took time.Duration) {
-	lvl := zapcore.DebugLevel
+// RequestLevel is the log level of a request's line, for WebSocket and HTTP API alike:
+// successes at debug, client errors at info, internal errors at error.
+func RequestLevel(code protocol.WsBizCode) zapcore.Level {
 	switch {
 	case code == protocol.Internal:
-		lvl = zapcore.ErrorLevel
+		return zapcore.ErrorLevel
 	case code != protocol.Success:
-		lvl = zapcore.InfoLevel
+		return zapcore.InfoLevel
 	}
-	ce := s.log.Check(lvl, "request")
+	return zapcore.DebugLevel
+}
+
+// logRequest logs a request at RequestLevel; the level is checked before any field is built.
+func (s *Server) logRequest(c *Conn, w *worker, code protocol.WsBizCode, err error, took time.Duration) {
+	ce := s.log.Check(RequestLevel(code), "request")
 	if ce == nil {
 		return
 	}
