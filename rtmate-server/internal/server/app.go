@@ -140,3 +140,27 @@ func (s *sharedBucket) allowN(now int64, n int) bool {
 	defer s.mu.Unlock()
 	return s.b.allowN(now, s.rate, s.burst, n)
 }
+
+// minSecretLen is the shortest HS256 secret that is not a warning: RFC 7518 §3.2 asks for a key
+// at least as long as the hash output (32 bytes).
+const minSecretLen = 32
+
+// weakSecrets names the apps whose HS256 secrets are shorter than minSecretLen. The
+// development app is exempt: its secret is public by design.
+func weakSecrets(cfg *config.Config) []string {
+	var weak []string
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		if cfg.Development && a.ID == auth.DevAppID {
+			continue
+		}
+		short := a.Secret != "" && len(a.Secret) < minSecretLen
+		for _, k := range a.Keys {
+			short = short || k.Secret != "" && len(k.Secret) < minSecretLen
+		}
+		if short {
+			weak = append(weak, a.ID)
+		}
+	}
+	return weak
+}

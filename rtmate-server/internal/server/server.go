@@ -87,6 +87,9 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.apps.Store(apps)
+	if weak := weakSecrets(cfg); len(weak) > 0 {
+		log.Warn("HS256 secrets shorter than 32 bytes can be brute-forced; use longer ones", zap.Strings("apps", weak))
+	}
 
 	var id [4]byte
 	if _, err := rand.Read(id[:]); err != nil {
