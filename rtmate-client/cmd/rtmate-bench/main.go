@@ -50,7 +50,7 @@ flags:
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.Scenario, "scenario", "fanout", "idle, fanout, rooms or connect (or the first argument)")
-	fs.StringVar(&c.URL, "url", envOr("RTMATE_URL", "ws://127.0.0.1:3000/ws"), "server WebSocket URL, loopback only (env RTMATE_URL)")
+	fs.StringVar(&c.URL, "url", envOr("RTMATE_URL", "ws://127.0.0.1:3000/ws"), "server WebSocket URL, loopback only; comma-separated URLs spread connections round-robin over several nodes (env RTMATE_URL)")
 	fs.StringVar(&c.AppID, "app", envOr("RTMATE_APP", "demo-app"), "app id (env RTMATE_APP)")
 	fs.StringVar(&c.Secret, "secret", os.Getenv("RTMATE_SECRET"), "app HS256 secret to mint tokens (default: the development secret; env RTMATE_SECRET)")
 	fs.StringVar(&c.Token, "token", os.Getenv("RTMATE_TOKEN"), "one token for every connection instead of minting (env RTMATE_TOKEN)")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -22,7 +23,7 @@ const idleChannels = 100
 // Config describes one run. Zero values mean the documented defaults (see setDefaults).
 type Config struct {
 	Scenario string `json:"scenario"`
-	URL      string `json:"url"`    // default ws://127.0.0.1:3000/ws; loopback only
+	URL      string `json:"url"`    // default ws://127.0.0.1:3000/ws; loopback only; a comma-separated list spreads connections over several nodes
 	AppID    string `json:"app_id"` // default demo-app
 	// Secret is the app's HS256 secret used to mint one token per connection (default the
 	// development secret); Token, when set, is used by every connection instead.
@@ -105,7 +106,28 @@ func (c *Config) setDefaults() error {
 	if c.Total() < c.Procs {
 		c.Procs = max(1, c.Total())
 	}
-	return checkLoopback(c.URL)
+	return c.validateURLs()
+}
+
+// validateURLs checks that every node is on loopback.
+func (c *Config) validateURLs() error {
+	for _, u := range c.urls() {
+		if err := checkLoopback(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// urls splits URL: several nodes (a Redis cluster of RTMate servers) take connections in turn.
+func (c *Config) urls() []string { return strings.Split(c.URL, ",") }
+
+// urlFor is the node connection idx talks to: round-robin over urls, so with a fan-out the
+// publisher and the subscribers sit on different nodes and every delivery crosses Redis or not
+// in a known proportion.
+func (c *Config) urlFor(idx int) string {
+	us := c.urls()
+	return us[idx%len(us)]
 }
 
 // checkLoopback refuses targets outside 127.0.0.0/8 and ::1: the tool is for this machine.

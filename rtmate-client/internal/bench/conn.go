@@ -75,7 +75,7 @@ func (w *worker) dialConn(ctx context.Context, idx int) (*benchConn, error) {
 		c.seqs = make([]uint64, c.role.slots)
 	}
 	d := ws.Dialer{Timeout: 10 * time.Second, ReadBufferSize: cfg.ReadBuffer, NetDial: w.netDial(idx)}
-	nc, br, _, err := d.Dial(ctx, cfg.URL)
+	nc, br, _, err := d.Dial(ctx, cfg.urlFor(idx))
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -127,17 +128,21 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 
 // normalizeHost replaces "localhost" by 127.0.0.1 so that source addresses can be chosen.
 func normalizeHost(cfg *Config) error {
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return err
-	}
-	if u.Hostname() == "localhost" {
-		u.Host = "127.0.0.1:" + u.Port()
-		if u.Port() == "" {
-			u.Host = "127.0.0.1"
+	us := cfg.urls()
+	for i, raw := range us {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return err
 		}
-		cfg.URL = u.String()
+		if u.Hostname() == "localhost" {
+			u.Host = "127.0.0.1:" + u.Port()
+			if u.Port() == "" {
+				u.Host = "127.0.0.1"
+			}
+			us[i] = u.String()
+		}
 	}
+	cfg.URL = strings.Join(us, ",")
 	return nil
 }
 

@@ -151,7 +151,7 @@ func newWorker(spec workerSpec) (*worker, error) {
 		secret = auth.DevSecret
 	}
 	w.key = auth.SigningKey{Secret: []byte(secret)}
-	u, err := url.Parse(w.cfg.URL)
+	u, err := url.Parse(w.cfg.urls()[0])
 	if err != nil {
 		return nil, err
 	}
