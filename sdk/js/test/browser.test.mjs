@@ -8,11 +8,9 @@ import http from "node:http";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { chromium } from "playwright-core";
 
-import { REPO_ROOT, startServer } from "./helpers.mjs";
+import { REPO_ROOT, launchChromium, startServer } from "./helpers.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(REPO_ROOT, "test-artifacts");
 const STATIC = join(REPO_ROOT, "rtmate-server", "internal", "demo", "static");
 const WAIT = { timeout: 20_000 };
@@ -45,7 +43,6 @@ describe("demo page in chromium", () => {
   const pageErrors = [];
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/install-test-deps.sh as root`);
     server = await startServer();
     const r = await fetch(`${server.http}/demo/`);
     const body = await r.text();
@@ -55,20 +52,7 @@ describe("demo page in chromium", () => {
       staticSrv = await serveStatic();
       pageURL = `http://127.0.0.1:${staticSrv.address().port}/?server=${encodeURIComponent(server.http)}`;
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // playwright gives every launch a fresh temporary profile (it refuses --user-data-dir here).
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      timeout: 60_000,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -268,3 +268,25 @@ export async function startProxy(targetPort) {
     },
   };
 }
+
+// launchChromium starts Debian's chromium (never a downloaded browser) with the flags this
+// machine needs; playwright gives every launch a fresh temporary profile.
+export async function launchChromium() {
+  const { existsSync } = await import("node:fs");
+  const { chromium } = await import("playwright-core");
+  const path = "/usr/bin/chromium";
+  if (!existsSync(path)) throw new Error(`${path} missing: run scripts/install-test-deps.sh as root`);
+  return chromium.launch({
+    executablePath: path,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--no-first-run",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    timeout: 60_000,
+  });
+}

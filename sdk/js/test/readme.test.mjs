@@ -3,15 +3,12 @@
 // playwright-core), and what it logs is compared with the envelopes the README shows. A README
 // edit that breaks the snippet, or that no longer matches what the server sends, fails here.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 
-import { chromium } from "playwright-core";
 
 import { Bindings, codeBlocks, docSection, matchEnvelopes } from "./doc-helpers.mjs";
-import { startServer, waitFor } from "./helpers.mjs";
+import { launchChromium, startServer, waitFor } from "./helpers.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
 const DOC_BASE = "127.0.0.1:3000";
 
 describe("README: Try it in a browser", () => {
@@ -19,21 +16,8 @@ describe("README: Try it in a browser", () => {
   let browser;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/install-test-deps.sh as root`);
     server = await startServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      timeout: 60_000,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
