@@ -629,14 +629,6 @@ func (r *rawConn) readClose() (int, error) {
 	}
 }
 
-func (r *rawConn) expectClose(code int) {
-	r.t.Helper()
-	got, err := r.readClose()
-	if got != code {
-		r.t.Fatalf("raw close code %d (%v), want %d", got, err, code)
-	}
-}
-
 // isHex16 reports whether s is a generated traceId: 16 lowercase or uppercase hex digits.
 func isHex16(s string) bool {
 	if len(s) != 16 {

@@ -38,9 +38,9 @@ func run(t *testing.T, at time.Time, stdin string, args ...string) result {
 
 // fixture is a server config with one app per key kind, and the private keys that sign for it.
 type fixture struct {
-	dir, config                         string
-	esKey, esOther, edKey, rsaKey       string // private key files
-	secret, rotOld, rotNew, sharedOther string
+	dir, config                   string
+	esKey, esOther, edKey, rsaKey string // private key files
+	secret, rotOld, rotNew        string
 }
 
 func newFixture(t *testing.T) fixture {

@@ -151,6 +151,7 @@ func TestAppendClientFrame(t *testing.T) {
 		if !bytes.HasPrefix(buf, []byte("prefix")) {
 			t.Fatalf("n=%d: prefix lost", n)
 		}
+		//lint:ignore SA1019 gobwas's whole-frame reader is the reference here; the input is the test's own.
 		f, err := ws.ReadFrame(bytes.NewReader(buf[len("prefix"):]))
 		if err != nil {
 			t.Fatalf("n=%d: %v", n, err)

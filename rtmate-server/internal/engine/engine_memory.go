@@ -278,7 +278,7 @@ func fnv32(a, b string) uint32 {
 	for i := 0; i < len(a); i++ {
 		h = (h ^ uint32(a[i])) * prime
 	}
-	h = (h ^ 0) * prime
+	h *= prime // a separator, so ("ab","c") and ("a","bc") differ
 	for i := 0; i < len(b); i++ {
 		h = (h ^ uint32(b[i])) * prime
 	}

@@ -44,13 +44,6 @@ type wireEvent struct {
 	Data     json.RawMessage `json:"data"`
 }
 
-func (e wireEvent) channel() string {
-	if e.Channel == nil {
-		return ""
-	}
-	return *e.Channel
-}
-
 // request is one request the receiver got (every attempt counts).
 type request struct {
 	header http.Header

@@ -67,9 +67,9 @@ func TestEveryEventKind(t *testing.T) {
 		`unsubscribe presence-room {"reason":"disconnect"}`,
 		`disconnect {"code":1000}`,
 	}
-	evs := rc.waitEvents(len(want))
+	rc.waitEvents(len(want))
 	time.Sleep(50 * time.Millisecond) // nothing more may come
-	evs = rc.events()
+	evs := rc.events()
 	var got []string
 	ids := map[string]bool{}
 	for _, ev := range evs {
@@ -108,9 +108,9 @@ func TestEventSelection(t *testing.T) {
 	a.ok(protocol.EventSubscribe, map[string]any{"channel": "news"})
 	a.ok(protocol.EventMessageSend, map[string]any{"channel": "news", "data": 1})
 	a.close()
-	evs := rc.waitEvents(2)
+	rc.waitEvents(2)
 	time.Sleep(50 * time.Millisecond)
-	if evs = rc.events(); len(evs) != 2 || evs[0].Event != "connect" || step(evs[1]) != `disconnect {"code":1000}` {
+	if evs := rc.events(); len(evs) != 2 || evs[0].Event != "connect" || step(evs[1]) != `disconnect {"code":1000}` {
 		t.Fatalf("events %v", evs)
 	}
 }
