@@ -592,41 +592,50 @@ func (r *rawConn) write(b []byte) error {
 
 // readClose reads server frames until a close frame and returns its code.
 func (r *rawConn) readClose() (int, error) {
-	_ = r.nc.SetReadDeadline(time.Now().Add(2 * readTimeout))
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(r.br, h[:]); err != nil {
+		op, payload, err := r.readFrame()
+		if err != nil {
 			return -1, err
 		}
-		n := uint64(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var l [2]byte
-			if _, err := io.ReadFull(r.br, l[:]); err != nil {
-				return -1, err
-			}
-			n = uint64(binary.BigEndian.Uint16(l[:]))
-		case 127:
-			var l [8]byte
-			if _, err := io.ReadFull(r.br, l[:]); err != nil {
-				return -1, err
-			}
-			n = binary.BigEndian.Uint64(l[:])
-		}
-		if h[1]&0x80 != 0 {
-			return -1, errors.New("server frame is masked")
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(r.br, payload); err != nil {
-			return -1, err
-		}
-		if h[0]&0x0f == opClose {
+		if op == opClose {
 			if len(payload) < 2 {
 				return 1005, nil
 			}
 			return int(binary.BigEndian.Uint16(payload)), nil
 		}
 	}
+}
+
+// readFrame reads one server frame.
+func (r *rawConn) readFrame() (op byte, payload []byte, err error) {
+	_ = r.nc.SetReadDeadline(time.Now().Add(2 * readTimeout))
+	var h [2]byte
+	if _, err := io.ReadFull(r.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(r.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(r.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(l[:])
+	}
+	if h[1]&0x80 != 0 {
+		return 0, nil, errors.New("server frame is masked")
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r.br, payload); err != nil {
+		return 0, nil, err
+	}
+	return h[0] & 0x0f, payload, nil
 }
 
 // isHex16 reports whether s is a generated traceId: 16 lowercase or uppercase hex digits.

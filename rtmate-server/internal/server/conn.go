@@ -28,6 +28,7 @@ type Conn struct {
 	closeCode    atomic.Uint32
 	release      atomic.Bool
 	outPending   atomic.Bool // out has bytes: a Writable event must flush
+	upgraded     atomic.Bool // the handshake is done: a WebSocket, not an HTTP request yet
 	authed       atomic.Bool
 	exp          atomic.Int64 // token expiry, Unix seconds; 0 = none
 	lastSeen     atomic.Int64 // Unix nanos of the last inbound bytes
@@ -56,8 +57,9 @@ type Conn struct {
 	limitedSince int64 // Unix nanos: start of the current rate-limited episode
 	lastLimited  int64
 	tornDown     bool
-	failed       bool // the stream is broken: discard input until the peer goes
-	closingRd    bool // we sent a close frame and wait for the peer's
+	failed       bool   // the stream is broken: discard input until the peer goes
+	closingRd    bool   // we sent a close frame and wait for the peer's
+	hs           []byte // a handshake request received in parts
 
 	// Output.
 	mu                sync.Mutex
@@ -128,6 +130,10 @@ func (c *Conn) readSlot(w *worker) (drained bool) {
 		return true
 	}
 	if code := c.closeCode.Load(); code != 0 && !c.closingRd && !c.failed {
+		if !c.upgraded.Load() {
+			c.releaseNow() // no WebSocket to close yet
+			return true
+		}
 		c.closeWith(ws.StatusCode(code), closeReason(code))
 	}
 	for i := 0; i < readBudget; i++ {
@@ -139,7 +145,17 @@ func (c *Conn) readSlot(w *worker) (drained bool) {
 			if c.failed {
 				continue
 			}
-			if err := c.rd.Feed(w.rbuf[:n], c); err != nil {
+			data := w.rbuf[:n]
+			if !c.upgraded.Load() {
+				var ok bool
+				if data, ok = c.handshake(w, data); !ok {
+					if c.released {
+						return true
+					}
+					continue
+				}
+			}
+			if err := c.rd.Feed(data, c); err != nil {
 				c.onStreamError(err)
 				if c.released {
 					return true
@@ -208,10 +224,13 @@ func (c *Conn) closeWith(code ws.StatusCode, reason string) {
 func (c *Conn) releaseNow() {
 	if !c.closingRd {
 		// The peer vanished without a close frame, or the socket failed: observers still
-		// hear of the close, once.
+		// hear of the close, once (if they heard of the connection at all).
 		c.closingRd = true
-		c.srv.noteClose(c, uint16(ws.StatusAbnormalClosure))
+		if c.upgraded.Load() {
+			c.srv.noteClose(c, uint16(ws.StatusAbnormalClosure))
+		}
 	}
+	c.hs = nil
 	c.teardown()
 	c.mu.Lock()
 	if c.released {

@@ -12,6 +12,7 @@ const (
 	taskRead taskKind = iota
 	taskFlush
 	taskFlushBatch
+	taskAccept // the server's accept slot; goes with reads
 )
 
 type task struct {
@@ -95,7 +96,7 @@ func newPool(workers int, run func(w *worker, t task), mk func() *worker) *pool 
 
 func (p *pool) push(t task) {
 	p.mu.Lock()
-	if t.kind == taskRead {
+	if t.kind == taskRead || t.kind == taskAccept {
 		p.reads.push(t)
 	} else {
 		p.writes.push(t)

@@ -49,6 +49,12 @@ type Server struct {
 	queueDrops atomic.Uint64               // outbound frames refused or discarded (slow consumers)
 	engineErrs [NumEngineOps]atomic.Uint64 // see engine_errors.go
 
+	ln           net.Listener     // what Serve was given; closed by Shutdown
+	lfd          atomic.Int32     // the event loop's duplicate of ln's socket; -1 = none
+	acceptPend   atomic.Int32     // accept-slot requests, like Conn.readPend
+	acceptWarned atomic.Int64     // Unix nanos of the last "out of descriptors" warning
+	httpLn       *handoffListener // plain HTTP connections, handed over by the event loop
+
 	mux      *http.ServeMux
 	httpSrv  *http.Server
 	stopping atomic.Bool
@@ -69,6 +75,7 @@ type Options struct {
 // New builds a server from a validated configuration.
 func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 	s := &Server{log: log, done: make(chan struct{}), obs: opts.Observer, engine: opts.Engine}
+	s.lfd.Store(-1)
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -138,10 +145,15 @@ func (s *Server) Engine() engine.Engine { return s.rawEngine }
 // NodeID identifies this node in client ids and logs.
 func (s *Server) NodeID() string { return s.nodeID }
 
-// Serve runs the server on ln until Shutdown. It returns nil after a clean shutdown.
+// Serve runs the server on ln, a TCP listener, until Shutdown: WebSocket handshakes on the
+// event loop, every other request through net/http. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.engine.Start(ctx, s); err != nil {
 		return fmt.Errorf("start engine: %w", err)
+	}
+	s.httpLn = newHandoffListener(ln.Addr())
+	if err := s.listen(ln); err != nil {
+		return err
 	}
 	s.wg.Add(2)
 	go func() {
@@ -154,7 +166,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer s.wg.Done()
 		s.sweep()
 	}()
-	err := s.httpSrv.Serve(ln)
+	err := s.httpSrv.Serve(s.httpLn)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -173,12 +185,18 @@ func (s *Server) runTask(w *worker, t task) {
 			c.runFlush(w)
 		}
 		s.pool.releaseBatch(t.batch)
+	case taskAccept:
+		s.runAccept()
 	}
 	w.trim()
 }
 
 // onEvent runs on the poller goroutine: it only schedules.
 func (s *Server) onEvent(key uint64, ev netpoll.Event) {
+	if key == listenKey {
+		s.scheduleAccept()
+		return
+	}
 	c := s.table.get(key)
 	if c == nil {
 		return
@@ -191,7 +209,8 @@ func (s *Server) onEvent(key uint64, ev netpoll.Event) {
 	}
 }
 
-// upgrade turns an HTTP request into a connection on the event loop.
+// upgrade is the WebSocket handshake for requests that reached net/http: targets the event
+// loop does not route itself (see routeRequest), such as absolute-form URIs.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
 	if s.stopping.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -206,6 +225,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
 		s.log.Debug("upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
 		return
 	}
+	if pc, ok := nc.(*prefixConn); ok {
+		nc = pc.Conn // net/http has consumed the replayed bytes
+	}
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok {
 		nc.Close()
@@ -218,21 +240,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
 		return
 	}
 	now := time.Now().UnixNano()
-	c := &Conn{
-		srv:      s,
-		fd:       fd,
-		echo:     echo,
-		openedAt: now,
-		origin:   r.Header.Get("Origin"),
-		clientID: s.nodeID + "-" + strconv.FormatUint(s.nextID.Add(1), 36),
-		maxQueue: cfg.Defaults.MaxQueueBytes,
-	}
-	c.rd.MaxMessage = cfg.Defaults.MaxMessageSize
-	if echo {
-		c.rd.MaxMessage = max(c.rd.MaxMessage, 16<<20) // conformance cases send up to 16 MiB
-		c.maxQueue = max(c.maxQueue, 64<<20)
-	}
+	c := &Conn{srv: s, fd: fd, openedAt: now}
 	c.lastSeen.Store(now)
+	s.initConn(c, r.Header.Get("Origin"), echo)
+	c.upgraded.Store(true)
 	// put sets c.key before it publishes c; assigning it again here would race with the
 	// poller's table.get for a stale event on the same fd.
 	s.table.put(c)
@@ -256,9 +267,21 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, echo bool) {
 		c.requestRelease()
 		return
 	}
-	// A client that sent its first frame before registration would otherwise wait for an
-	// edge that already passed.
-	c.scheduleRead()
+}
+
+// initConn sets up a connection that has just become a WebSocket. Before upgraded is set, so
+// that the sweeper and the API see these fields complete.
+func (s *Server) initConn(c *Conn, origin string, echo bool) {
+	cfg := s.cfg.Load()
+	c.echo = echo
+	c.origin = origin
+	c.clientID = s.nodeID + "-" + strconv.FormatUint(s.nextID.Add(1), 36)
+	c.maxQueue = cfg.Defaults.MaxQueueBytes
+	c.rd.MaxMessage = cfg.Defaults.MaxMessageSize
+	if echo {
+		c.rd.MaxMessage = max(c.rd.MaxMessage, 16<<20) // conformance cases send up to 16 MiB
+		c.maxQueue = max(c.maxQueue, 64<<20)
+	}
 }
 
 // detachFD takes the socket away from Go's runtime: it keeps a duplicate of the descriptor and
@@ -311,8 +334,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.stopping.CompareAndSwap(false, true) {
 		return errors.New("server: already shut down")
 	}
+	s.scheduleAccept() // the accept slot sees stopping and closes the listening socket
+	if s.ln != nil {
+		_ = s.ln.Close() // the caller's descriptor of the same socket; nothing else to do on error
+	}
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
-	_ = s.httpSrv.Shutdown(hctx) // stop accepting; hijacked WebSockets are not tracked by net/http
+	_ = s.httpSrv.Shutdown(hctx) // plain HTTP only: WebSockets are not net/http's
 	cancel()
 
 	s.table.each(func(c *Conn) { c.requestClose(CloseGoingAway) })

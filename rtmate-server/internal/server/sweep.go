@@ -28,6 +28,12 @@ func (s *Server) sweep() {
 		now := time.Now()
 		nowN, nowS := now.UnixNano(), now.Unix()
 		s.table.each(func(c *Conn) {
+			if !c.upgraded.Load() {
+				if nowN-c.openedAt > int64(cfg.HandshakeTimeout) {
+					c.requestRelease() // slow or silent handshake
+				}
+				return
+			}
 			lim := &cfg.Defaults
 			authed := c.authed.Load()
 			if authed {

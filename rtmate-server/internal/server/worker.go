@@ -3,6 +3,7 @@ package server
 import (
 	"math/rand/v2"
 
+	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 
 	"github.com/rtmate/rtmate/rt-common/protocol"
@@ -21,13 +22,18 @@ type worker struct {
 	trace  [16]byte
 	rng    *rand.PCG
 	event  eventID
+
+	// WebSocket handshakes on the event loop (accept.go).
+	upgrader ws.Upgrader
+	hsConn   hsConn
+	origin   []byte
 }
 
 // readBufSize: 64 KiB drains a busy socket in few reads; one per worker, not per connection.
 const readBufSize = 64 << 10
 
 func newWorker() *worker {
-	return &worker{
+	w := &worker{
 		rbuf:   make([]byte, readBufSize),
 		out:    make([]byte, 0, 4096),
 		data:   make([]byte, 0, 1024),
@@ -35,6 +41,8 @@ func newWorker() *worker {
 		iovecs: make([]unix.Iovec, 0, maxIov),
 		rng:    rand.NewPCG(rand.Uint64(), rand.Uint64()),
 	}
+	w.upgrader = newUpgrader(w)
+	return w
 }
 
 // traceID returns the request's traceId, or a fresh random one in the worker's scratch.
