@@ -55,7 +55,8 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	probe := newServerProbe(cfg.ServerPID)
 	probe.sample(&probe.baseline)
 
-	workers := make([]*workerProc, cfg.Procs)
+	shares := cfg.shares()
+	workers := make([]*workerProc, len(shares))
 	defer func() {
 		for _, w := range workers {
 			if w != nil {
@@ -64,10 +65,10 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		}
 	}()
 	total := cfg.Total()
-	for i := range workers {
-		from, to := share(total, i, cfg.Procs)
-		spec := &workerSpec{Config: cfg, Index: i, From: from, To: to, Deadline: deadline.UnixNano()}
-		w, err := startWorker(ctx, cfg.Procs, opt)
+	for i, sh := range shares {
+		spec := &workerSpec{Config: cfg, Index: i, From: sh[0], To: sh[1], Deadline: deadline.UnixNano()}
+		// With -procs 1 the first share runs in this process (and -cpuprofile sees it).
+		w, err := startWorker(ctx, i == 0 && cfg.Procs == 1, opt)
 		if err != nil {
 			return nil, fmt.Errorf("start worker %d: %w", i, err)
 		}
@@ -76,7 +77,7 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 			return nil, fmt.Errorf("worker %d: %w", i, err)
 		}
 	}
-	logf(opt.Log, "%s: %d connections over %d process(es), channel prefix %s", cfg.Scenario, total, cfg.Procs, cfg.Channel)
+	logf(opt.Log, "%s: %d connections over %d worker(s), channel prefix %s", cfg.Scenario, total, len(shares), cfg.Channel)
 
 	if _, err := collect(ctx, workers, phaseReady); err != nil {
 		return nil, err
@@ -183,11 +184,11 @@ type workerProc struct {
 	stopF func()
 }
 
-func startWorker(ctx context.Context, procs int, opt Options) (*workerProc, error) {
+func startWorker(ctx context.Context, inProcess bool, opt Options) (*workerProc, error) {
 	toR, toW := io.Pipe()
 	w := &workerProc{enc: json.NewEncoder(toW), in: toW, msgs: make(chan message, 4)}
 	var fromR io.Reader
-	if procs == 1 {
+	if inProcess {
 		fromR2, fromW := io.Pipe()
 		fromR = fromR2
 		wctx, cancel := context.WithCancel(ctx)

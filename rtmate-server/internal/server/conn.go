@@ -341,7 +341,7 @@ func (c *Conn) runFlush(w *worker) {
 }
 
 // maxIov bounds one writev; Linux accepts 1024.
-const maxIov = 64
+const maxIov = 1024
 
 // flush writes queued frames with writev, as many per call as are queued: under load this
 // coalesces many pushes into one syscall, while a lone push is written as soon as its flush
