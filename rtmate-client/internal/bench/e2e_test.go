@@ -3,6 +3,8 @@ package bench_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -12,7 +14,19 @@ import (
 	"github.com/rtmate/rtmate/rtmate-client/internal/servertest"
 )
 
-func TestMain(m *testing.M) { servertest.Main(m) }
+// TestMain also lets the test binary serve as a worker process, as rtmate-bench does: Run
+// starts os.Executable with WorkerFlag for every worker it does not host itself (a fanout's
+// publisher always gets a process of its own).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == bench.WorkerFlag {
+		if err := bench.ServeWorker(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench test worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	servertest.Main(m)
+}
 
 // checkDelivery asserts the counters of a publishing run: everything acknowledged was
 // delivered to every subscriber exactly once. No timing is asserted.
