@@ -2,6 +2,7 @@ package hub
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
 )
@@ -11,14 +12,20 @@ type Key = engine.ChannelKey
 
 // Sub is a local subscriber: a connection.
 type Sub interface {
-	// Deliver queues a frame shared by every subscriber (it must not be modified) and reports
-	// whether the caller has to schedule a flush for this subscriber. It must not block.
-	Deliver(frame []byte) (schedule bool)
+	// Deliver queues frames, in order, shared by every subscriber (they must not be
+	// modified) and reports whether the caller has to schedule a flush for this subscriber.
+	// It must not block, and must not keep the slice (the frames themselves it may).
+	Deliver(frames [][]byte) (schedule bool)
 }
 
 // Scheduler flushes subscribers that Deliver asked for, typically on a worker pool. The
 // slice is only valid during the call.
 type Scheduler func(subs []Sub)
+
+// Spawner runs a channel's fan-out soon, typically on a worker pool: it must call f.Run
+// exactly once. A nil Spawner runs it at once, in the publishing goroutine (for tests: a
+// caller holding an engine lock could then deadlock with a subscription).
+type Spawner func(f Fanout)
 
 // shardCount: 64 shards make lock contention between unrelated channels negligible on any
 // machine this runs on, at 64 small maps of cost.
@@ -33,6 +40,7 @@ const batchSize = 128
 type Hub struct {
 	shards   [shardCount]shard
 	schedule Scheduler
+	spawn    Spawner
 	batches  sync.Pool
 }
 
@@ -41,25 +49,67 @@ type shard struct {
 	chans map[Key]*channel
 }
 
+// A channel's publications are queued (pending) and fanned out by one task at a time, which
+// takes everything queued since its last turn: under load each subscriber gets many frames
+// under one lock instead of one lock per frame per subscriber, and the publisher never
+// waits for a fan-out to finish. At low rates the task runs at once for a lone frame.
 type channel struct {
-	// mu is held during a fan-out, so that two publications on one channel reach every
-	// subscriber in the same order.
+	// mu guards the subscribers and is held during a fan-out, so that publications reach
+	// every subscriber in the same order.
 	mu    sync.Mutex
 	subs  []entry
 	index map[Sub]int
+	count atomic.Int64 // len(subs), for Broadcast, which does not take mu
+
+	// pmu guards the queue of publications. Lock order: mu, then pmu.
+	pmu       sync.Mutex
+	pending   []pendingFrame
+	seq       uint64 // publications ever queued: pending[i].seq numbers them
+	scheduled bool   // a fan-out task is spawned and has not emptied pending yet
+
+	// Fan-out scratch, used under mu.
+	spare  []pendingFrame
+	frames [][]byte
+	pick   [][]byte
+}
+
+type pendingFrame struct {
+	frame  []byte
+	offset uint64
+	epoch  string
+	seq    uint64
 }
 
 // entry is one subscriber. skip hides publications up to that offset of epoch, which the
 // subscriber already received through history recovery (or was told the channel stood at).
+// joined is the channel's seq when it subscribed: what was queued before is not for it.
 type entry struct {
-	sub   Sub
-	skip  uint64
-	epoch string
+	sub    Sub
+	skip   uint64
+	epoch  string
+	joined uint64
 }
 
-// New returns an empty hub whose fan-outs are flushed by schedule.
-func New(schedule Scheduler) *Hub {
-	h := &Hub{schedule: schedule}
+// wants reports whether e receives f.
+func (e *entry) wants(f *pendingFrame) bool {
+	if f.seq <= e.joined {
+		return false
+	}
+	// Only an offset lifts the skip: a join or leave (offset 0) may overtake a publication
+	// that the subscriber already recovered and that is still on its way here.
+	// An offset of another epoch is never hidden, whatever its value: history was lost and
+	// offsets started over, so the subscriber has none of the new epoch's.
+	if e.skip != 0 && f.offset != 0 {
+		if f.offset <= e.skip && f.epoch == e.epoch {
+			return false
+		}
+	}
+	return true
+}
+
+// New returns an empty hub whose fan-outs run through spawn and are flushed by schedule.
+func New(schedule Scheduler, spawn Spawner) *Hub {
+	h := &Hub{schedule: schedule, spawn: spawn}
 	for i := range h.shards {
 		h.shards[i].chans = make(map[Key]*channel)
 	}
@@ -101,6 +151,11 @@ func (h *Hub) SubscribeWith(k Key, s Sub, locked func(first bool) (skip uint64, 
 		ch.mu.Unlock()
 		return false, false, nil
 	}
+	// Whatever is published from here on is for s: publications that raced with locked's
+	// history read are either in that history (and skipped by offset) or come after it.
+	ch.pmu.Lock()
+	joined := ch.seq
+	ch.pmu.Unlock()
 	var skip uint64
 	var epoch string
 	if locked != nil {
@@ -114,7 +169,8 @@ func (h *Hub) SubscribeWith(k Key, s Sub, locked func(first bool) (skip uint64, 
 	if skip == 0 {
 		epoch = "" // only compared while a skip is set
 	}
-	ch.subs = append(ch.subs, entry{sub: s, skip: skip, epoch: epoch})
+	ch.subs = append(ch.subs, entry{sub: s, skip: skip, epoch: epoch, joined: joined})
+	ch.count.Store(int64(len(ch.subs)))
 	ch.mu.Unlock()
 	return true, first, nil
 }
@@ -154,6 +210,8 @@ func (h *Hub) UnsubscribeWith(k Key, s Sub, onLast func()) (removed, last bool) 
 	if !ok {
 		return false, false
 	}
+	// What was published while s was subscribed still reaches it, as if fanned out already.
+	h.deliverPending(ch, &ch.subs[i])
 	lastIdx := len(ch.subs) - 1
 	if i != lastIdx {
 		moved := ch.subs[lastIdx]
@@ -162,6 +220,7 @@ func (h *Hub) UnsubscribeWith(k Key, s Sub, onLast func()) (removed, last bool) 
 	}
 	ch.subs[lastIdx] = entry{}
 	ch.subs = ch.subs[:lastIdx]
+	ch.count.Store(int64(len(ch.subs)))
 	delete(ch.index, s)
 	if len(ch.subs) == 0 {
 		delete(sh.chans, k)
@@ -173,10 +232,12 @@ func (h *Hub) UnsubscribeWith(k Key, s Sub, onLast func()) (removed, last bool) 
 	return true, false
 }
 
-// Broadcast queues frame to every local subscriber of k and schedules their flushes in
-// batches. The frame is shared, never copied per subscriber. offset and epoch are the
-// publication's history position (0 and "" for none). It returns the number of subscribers
-// reached.
+// Broadcast queues frame for every local subscriber of k; a fan-out task delivers it,
+// after whatever the channel queued before. The frame is shared, never copied per
+// subscriber. offset and epoch are the publication's history position (0 and "" for none).
+// It returns the number of subscribers the frame is for (counting, for the moment after a
+// recovery, the few that will skip it as a duplicate). It never waits for a fan-out: the
+// caller may hold an engine lock that a subscription takes inside the channel's.
 func (h *Hub) Broadcast(k Key, frame []byte, offset uint64, epoch string) int {
 	sh := h.shard(k)
 	sh.mu.RLock()
@@ -185,41 +246,131 @@ func (h *Hub) Broadcast(k Key, frame []byte, offset uint64, epoch string) int {
 		sh.mu.RUnlock()
 		return 0
 	}
-	ch.mu.Lock()
+	ch.pmu.Lock()
 	sh.mu.RUnlock()
-	defer ch.mu.Unlock()
+	ch.seq++
+	ch.pending = append(ch.pending, pendingFrame{frame: frame, offset: offset, epoch: epoch, seq: ch.seq})
+	spawn := !ch.scheduled
+	ch.scheduled = true
+	ch.pmu.Unlock()
+	if spawn {
+		if h.spawn == nil {
+			for h.fanout(ch) {
+			}
+		} else {
+			h.spawn(Fanout{h: h, ch: ch})
+		}
+	}
+	return int(ch.count.Load())
+}
 
+// Fanout is one channel's pending fan-out, handed to a Spawner.
+type Fanout struct {
+	h  *Hub
+	ch *channel
+}
+
+// Run delivers what the channel has queued. If more was queued meanwhile, it spawns the next
+// turn rather than looping, so that a channel published to without pause does not keep a
+// worker from the flushes its fan-outs scheduled.
+func (f Fanout) Run() {
+	if f.h.fanout(f.ch) {
+		f.h.spawn(f)
+	}
+}
+
+// fanout delivers one batch of the channel's queue; again reports that more is queued (and
+// the channel stays scheduled).
+func (h *Hub) fanout(ch *channel) (again bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.pmu.Lock()
+	batch := ch.pending
+	ch.pending = ch.spare[:0]
+	ch.pmu.Unlock()
+	if len(batch) > 0 {
+		h.deliver(ch, batch)
+	}
+	clear(batch)
+	if cap(batch) > maxKeptPending {
+		batch = nil // a burst's backing array is not kept by a quiet channel
+	}
+	ch.spare = batch[:0]
+	ch.pmu.Lock()
+	again = len(ch.pending) > 0
+	ch.scheduled = again
+	ch.pmu.Unlock()
+	return again
+}
+
+// maxKeptPending bounds the queue capacity a channel keeps between bursts.
+const maxKeptPending = 1024
+
+// deliver fans batch out to every subscriber and schedules the flushes, in batches. mu held.
+func (h *Hub) deliver(ch *channel, batch []pendingFrame) {
+	frames := ch.frames[:0]
+	for i := range batch {
+		frames = append(frames, batch[i].frame)
+	}
 	bp := h.batches.Get().(*[]Sub)
-	batch := (*bp)[:0]
-	n := 0
+	flush := (*bp)[:0]
+	first := batch[0].seq
 	for i := range ch.subs {
 		e := &ch.subs[i]
-		// Only an offset lifts the skip: a join or leave (offset 0) may overtake a publication
-		// that the subscriber already recovered and that is still on its way here.
-		// An offset of another epoch is never hidden, whatever its value: history was lost and
-		// offsets started over, so the subscriber has none of the new epoch's.
-		if e.skip != 0 && offset != 0 {
-			if offset <= e.skip && epoch == e.epoch {
+		var mine [][]byte
+		if e.skip == 0 && e.joined < first {
+			mine = frames // the common case: every frame, as is
+		} else {
+			mine = ch.pick[:0]
+			for j := range batch {
+				f := &batch[j]
+				if !e.wants(f) {
+					continue
+				}
+				mine = append(mine, f.frame)
+				if e.skip != 0 && f.offset != 0 {
+					// A publication it did not recover: the skip has done its work.
+					e.skip, e.epoch = 0, ""
+				}
+			}
+			ch.pick = mine[:0]
+			if len(mine) == 0 {
 				continue
 			}
-			e.skip, e.epoch = 0, ""
 		}
-		n++
-		if e.sub.Deliver(frame) {
-			batch = append(batch, e.sub)
-			if len(batch) == batchSize {
-				h.schedule(batch)
-				batch = batch[:0]
+		if e.sub.Deliver(mine) {
+			flush = append(flush, e.sub)
+			if len(flush) == batchSize {
+				h.schedule(flush)
+				flush = flush[:0]
 			}
 		}
 	}
-	if len(batch) > 0 {
-		h.schedule(batch)
+	if len(flush) > 0 {
+		h.schedule(flush)
 	}
-	clear(batch[:cap(batch)])
-	*bp = batch[:0]
+	clear(flush[:cap(flush)])
+	*bp = flush[:0]
 	h.batches.Put(bp)
-	return n
+	clear(frames)
+	ch.frames = frames[:0]
+	clear(ch.pick[:cap(ch.pick)])
+}
+
+// deliverPending hands e what is queued for it: it is leaving, and the fan-out task will not
+// see it any more. mu held.
+func (h *Hub) deliverPending(ch *channel, e *entry) {
+	ch.pmu.Lock()
+	defer ch.pmu.Unlock()
+	var mine [][]byte
+	for j := range ch.pending {
+		if e.wants(&ch.pending[j]) {
+			mine = append(mine, ch.pending[j].frame)
+		}
+	}
+	if len(mine) > 0 && e.sub.Deliver(mine) {
+		h.schedule([]Sub{e.sub})
+	}
 }
 
 // Count returns how many local subscribers k has.

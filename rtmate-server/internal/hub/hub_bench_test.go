@@ -12,9 +12,11 @@ type ringSub struct {
 	n    uint
 }
 
-func (s *ringSub) Deliver(frame []byte) bool {
-	s.ring[s.n%uint(len(s.ring))] = frame
-	s.n++
+func (s *ringSub) Deliver(frames [][]byte) bool {
+	for _, f := range frames {
+		s.ring[s.n%uint(len(s.ring))] = f
+		s.n++
+	}
 	return true // always ask for a flush: the batching path is part of what is measured
 }
 
@@ -24,7 +26,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{1, 100, 10000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			batches := 0
-			h := New(func(subs []Sub) { batches += len(subs) })
+			h := New(func(subs []Sub) { batches += len(subs) }, nil)
 			k := Key{App: "bench", Name: "news"}
 			for i := 0; i < n; i++ {
 				h.Subscribe(k, &ringSub{})
@@ -47,7 +49,7 @@ func BenchmarkBroadcast(b *testing.B) {
 
 // BenchmarkSubscribeUnsubscribe measures joining and leaving a busy channel.
 func BenchmarkSubscribeUnsubscribe(b *testing.B) {
-	h := New(func([]Sub) {})
+	h := New(func([]Sub) {}, nil)
 	k := Key{App: "bench", Name: "news"}
 	for i := 0; i < 1000; i++ {
 		h.Subscribe(k, &ringSub{})

@@ -20,13 +20,15 @@ type fakeSub struct {
 	id     int
 	mu     sync.Mutex
 	frames [][]byte
+	calls  int
 	queued bool
 }
 
-func (s *fakeSub) Deliver(frame []byte) bool {
+func (s *fakeSub) Deliver(frames [][]byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.frames = append(s.frames, frame)
+	s.frames = append(s.frames, frames...)
+	s.calls++
 	first := !s.queued
 	s.queued = true
 	return first
@@ -51,7 +53,7 @@ func (s *fakeSub) got() []string {
 // refuser never asks for a flush (a closing connection).
 type refuser struct{ n atomic.Int64 }
 
-func (r *refuser) Deliver([]byte) bool { r.n.Add(1); return false }
+func (r *refuser) Deliver(f [][]byte) bool { r.n.Add(int64(len(f))); return false }
 
 // schedLog is a Scheduler that records the batches it is given (copied: the hub reuses them).
 type schedLog struct {
@@ -95,7 +97,7 @@ var (
 )
 
 func TestSubscribeUnsubscribe(t *testing.T) {
-	h := New(func([]Sub) {})
+	h := New(func([]Sub) {}, nil)
 	a, b := &fakeSub{id: 1}, &fakeSub{id: 2}
 
 	steps := []struct {
@@ -133,7 +135,7 @@ func TestSubscribeUnsubscribe(t *testing.T) {
 
 func TestBroadcast(t *testing.T) {
 	log := &schedLog{}
-	h := New(log.schedule)
+	h := New(log.schedule, nil)
 	subs := newSubs(5)
 	for _, s := range subs {
 		h.Subscribe(news, s)
@@ -186,7 +188,7 @@ func TestBroadcast(t *testing.T) {
 // every subscriber that asked for a flush, once, and nobody else.
 func TestBroadcastBatches(t *testing.T) {
 	log := &schedLog{}
-	h := New(log.schedule)
+	h := New(log.schedule, nil)
 	subs := newSubs(1000)
 	ref := &refuser{}
 	for _, s := range subs {
@@ -228,7 +230,7 @@ func TestBroadcastBatches(t *testing.T) {
 // publications again, gets everything after, and that publications without an offset (join,
 // leave) neither are hidden nor lift the skip.
 func TestSkipOffsets(t *testing.T) {
-	h := New(func([]Sub) {})
+	h := New(func([]Sub) {}, nil)
 	recovered, plain := &fakeSub{id: 1}, &fakeSub{id: 2}
 	h.Subscribe(news, plain)
 	added, first, err := h.SubscribeWith(news, recovered, func(first bool) (uint64, string, error) { return 5, "e1", nil })
@@ -268,7 +270,7 @@ func TestSkipEpochChange(t *testing.T) {
 		{"lifted skip stays lifted", []string{"e2/1", "e1/3"}, []string{"e2/1", "e1/3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := New(func([]Sub) {})
+			h := New(func([]Sub) {}, nil)
 			s := &fakeSub{}
 			if added, _, err := h.SubscribeWith(news, s, func(bool) (uint64, string, error) { return 5, "e1", nil }); !added || err != nil {
 				t.Fatalf("SubscribeWith = %v, %v", added, err)
@@ -296,7 +298,7 @@ func TestSkipEpochChange(t *testing.T) {
 
 func TestSubscribeWith(t *testing.T) {
 	t.Run("locked runs only when added, with first", func(t *testing.T) {
-		h := New(func([]Sub) {})
+		h := New(func([]Sub) {}, nil)
 		a, b := &fakeSub{}, &fakeSub{}
 		var calls []bool
 		locked := func(first bool) (uint64, string, error) { calls = append(calls, first); return 0, "", nil }
@@ -308,7 +310,7 @@ func TestSubscribeWith(t *testing.T) {
 		}
 	})
 	t.Run("failure adds nothing and drops the new channel", func(t *testing.T) {
-		h := New(func([]Sub) {})
+		h := New(func([]Sub) {}, nil)
 		boom := errors.New("engine down")
 		added, first, err := h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, string, error) { return 0, "", boom })
 		if added || first || !errors.Is(err, boom) {
@@ -323,7 +325,7 @@ func TestSubscribeWith(t *testing.T) {
 		}
 	})
 	t.Run("failure keeps an existing channel", func(t *testing.T) {
-		h := New(func([]Sub) {})
+		h := New(func([]Sub) {}, nil)
 		h.Subscribe(news, &fakeSub{})
 		h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, string, error) { return 0, "", errors.New("x") })
 		if n := h.Count(news); n != 1 {
@@ -331,7 +333,7 @@ func TestSubscribeWith(t *testing.T) {
 		}
 	})
 	t.Run("no publication overtakes locked", func(t *testing.T) {
-		h := New(func([]Sub) {})
+		h := New(func([]Sub) {}, nil)
 		h.Subscribe(news, &fakeSub{})
 		s := &fakeSub{}
 		done := make(chan int)
@@ -356,7 +358,7 @@ func TestSubscribeWith(t *testing.T) {
 		}
 	})
 	t.Run("unsubscribe onLast runs under the lock only for the last", func(t *testing.T) {
-		h := New(func([]Sub) {})
+		h := New(func([]Sub) {}, nil)
 		a, b := &fakeSub{}, &fakeSub{}
 		h.Subscribe(news, a)
 		h.Subscribe(news, b)
@@ -373,7 +375,7 @@ func TestSubscribeWith(t *testing.T) {
 }
 
 func TestChannels(t *testing.T) {
-	h := New(func([]Sub) {})
+	h := New(func([]Sub) {}, nil)
 	for i, name := range []string{"room-1", "room-2", "room-2", "lobby"} {
 		h.Subscribe(Key{App: "a", Name: name}, &fakeSub{id: i})
 	}
@@ -419,7 +421,7 @@ func TestConcurrent(t *testing.T) {
 		for _, s := range subs {
 			s.(*fakeSub).flushed()
 		}
-	})
+	}, nil)
 	keys := make([]Key, channels)
 	for i := range keys {
 		keys[i] = Key{App: "app", Name: fmt.Sprintf("ch-%d", i)}
@@ -519,5 +521,73 @@ func TestConcurrent(t *testing.T) {
 	}
 	if ch, subs := h.Stats(); ch != channels || subs != wantSubs {
 		t.Fatalf("Stats = %d channels, %d subscriptions; want %d, %d", ch, subs, channels, wantSubs)
+	}
+}
+
+// TestQueuedFanout: publications queue on their channel until its fan-out task runs, which
+// hands each subscriber everything at once, to exactly the subscribers that were there when
+// each was published; a subscriber leaving first still gets what was queued for it.
+func TestQueuedFanout(t *testing.T) {
+	var spawned []Fanout
+	h := New(func([]Sub) {}, func(f Fanout) { spawned = append(spawned, f) })
+	a, leaver, late := &fakeSub{}, &fakeSub{}, &fakeSub{}
+	h.Subscribe(news, a)
+	h.Subscribe(news, leaver)
+	for i, f := range []string{"1", "2"} {
+		if n := h.Broadcast(news, []byte(f), uint64(i+1), ""); n != 2 {
+			t.Fatalf("broadcast %s for %d subscribers", f, n)
+		}
+	}
+	if len(spawned) != 1 {
+		t.Fatalf("%d fan-outs spawned for one queue", len(spawned))
+	}
+	h.Subscribe(news, late) // after 1 and 2: not for it
+	h.Broadcast(news, []byte("3"), 3, "")
+	h.Unsubscribe(news, leaver)
+	if got := leaver.got(); !slices.Equal(got, []string{"1", "2", "3"}) || leaver.calls != 1 {
+		t.Fatalf("leaver got %q in %d calls", got, leaver.calls)
+	}
+	if len(a.got()) != 0 {
+		t.Fatal("delivered before the fan-out ran")
+	}
+	spawned[0].Run()
+	if got := a.got(); !slices.Equal(got, []string{"1", "2", "3"}) || a.calls != 1 {
+		t.Fatalf("a got %q in %d calls, want one call with all three", got, a.calls)
+	}
+	if got := late.got(); !slices.Equal(got, []string{"3"}) {
+		t.Fatalf("late got %q", got)
+	}
+	if len(spawned) != 1 {
+		t.Fatal("an empty queue spawned another turn")
+	}
+	h.Broadcast(news, []byte("4"), 4, "")
+	if len(spawned) != 2 {
+		t.Fatal("a publication after the queue emptied spawned no fan-out")
+	}
+	spawned[1].Run()
+	if got := late.got(); !slices.Equal(got, []string{"3", "4"}) {
+		t.Fatalf("late got %q", got)
+	}
+}
+
+// TestQueuedFanoutSkip: within one batch, a recovered subscriber skips what it recovered of
+// the same epoch, gets presence pushes (offset 0) meanwhile, and everything after the first
+// publication it did not recover.
+func TestQueuedFanoutSkip(t *testing.T) {
+	var spawned []Fanout
+	h := New(func([]Sub) {}, func(f Fanout) { spawned = append(spawned, f) })
+	h.Subscribe(news, &fakeSub{})
+	r := &fakeSub{}
+	h.SubscribeWith(news, r, func(bool) (uint64, string, error) { return 5, "e1", nil })
+	for _, p := range []struct {
+		f     string
+		off   uint64
+		epoch string
+	}{{"4", 4, "e1"}, {"join", 0, ""}, {"5", 5, "e1"}, {"6", 6, "e1"}, {"other epoch 2", 2, "e2"}, {"7", 7, "e1"}} {
+		h.Broadcast(news, []byte(p.f), p.off, p.epoch)
+	}
+	spawned[0].Run()
+	if got := r.got(); !slices.Equal(got, []string{"join", "6", "other epoch 2", "7"}) {
+		t.Fatalf("recovered subscriber got %q", got)
 	}
 }

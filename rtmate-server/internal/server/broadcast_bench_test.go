@@ -139,4 +139,4 @@ func benchFrameLen(s *Server, key engine.ChannelKey, pub engine.Publication) int
 
 type recordingSub struct{ frame []byte }
 
-func (r *recordingSub) Deliver(frame []byte) bool { r.frame = frame; return false }
+func (r *recordingSub) Deliver(frames [][]byte) bool { r.frame = frames[len(frames)-1]; return false }

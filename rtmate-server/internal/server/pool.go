@@ -13,12 +13,14 @@ const (
 	taskFlush
 	taskFlushBatch
 	taskAccept // the server's accept slot; goes with reads
+	taskFanout // a channel's queued publications; goes with reads, ahead of flushes
 )
 
 type task struct {
 	kind  taskKind
 	conn  *Conn
 	batch *[]*Conn
+	fan   hub.Fanout
 }
 
 // pool runs tasks on a fixed set of workers. Its queues are unbounded on purpose: a worker
@@ -96,7 +98,7 @@ func newPool(workers int, run func(w *worker, t task), mk func() *worker) *pool 
 
 func (p *pool) push(t task) {
 	p.mu.Lock()
-	if t.kind == taskRead || t.kind == taskAccept {
+	if t.kind == taskRead || t.kind == taskAccept || t.kind == taskFanout {
 		p.reads.push(t)
 	} else {
 		p.writes.push(t)
@@ -132,6 +134,9 @@ func (p *pool) scheduleBatch(subs []hub.Sub) {
 	*bp = b
 	p.push(task{kind: taskFlushBatch, batch: bp})
 }
+
+// spawnFanout is the hub's Spawner.
+func (p *pool) spawnFanout(f hub.Fanout) { p.push(task{kind: taskFanout, fan: f}) }
 
 func (p *pool) releaseBatch(bp *[]*Conn) {
 	clear(*bp)

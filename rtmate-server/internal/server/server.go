@@ -120,7 +120,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 		workers = defaultWorkers(cfg)
 	}
 	s.pool = newPool(workers, s.runTask, newWorker)
-	s.hub = hub.New(s.pool.scheduleBatch)
+	s.hub = hub.New(s.pool.scheduleBatch, s.pool.spawnFanout)
 
 	s.mux = http.NewServeMux()
 	s.routes(cfg)
@@ -187,6 +187,8 @@ func (s *Server) runTask(w *worker, t task) {
 		s.pool.releaseBatch(t.batch)
 	case taskAccept:
 		s.runAccept()
+	case taskFanout:
+		t.fan.Run()
 	}
 	w.trim()
 }
