@@ -7,6 +7,7 @@
 #   scripts/bench.sh fanout-5k idle  only these
 #   DURATION=60s scripts/bench.sh    longer measured phases
 #   SOAK=600s scripts/bench.sh soak  the 10-minute memory-stability run at half load
+#   MAX_RATES="300 500" scripts/bench.sh fanout-max   publication rates tried for the ceiling
 #
 # Everything runs on loopback; the load tool spreads its connections over 127.0.0.2-250.
 set -euo pipefail
@@ -69,7 +70,10 @@ scenario() {
 	fanout-5k)    run fanout-5k    fanout  -n 5000  -rate 20  -size 128 -duration "$DUR" ;;
 	fanout-10k)   run fanout-10k   fanout  -n 10000 -rate 200 -size 128 -duration "$DUR" ;;
 	fanout-10k-10) run fanout-10k-10 fanout -n 10000 -rate 10 -size 128 -duration "$DUR" ;; # Centrifugo's saturating load
-	fanout-max)   run fanout-max   fanout  -n 10000 -rate 0 -window 64 -size 128 -duration "$DUR" ;;
+	fanout-max) # the zero-loss ceiling: fixed rates, highest with nothing lost or disconnected
+		for r in ${MAX_RATES:-300 400 500}; do
+			run "fanout-max-$r" fanout -n 10000 -rate "$r" -size 128 -duration "$DUR"
+		done ;;
 	rooms)        run rooms        rooms   -rooms 1000 -room-size 5 -rate 1 -size 128 -duration "$DUR" ;;
 	soak)         run soak         fanout  -n 5000  -rate 10 -size 128 -duration "${SOAK:-600s}" ;;
 	*) echo "unknown scenario $1" >&2; exit 2 ;;

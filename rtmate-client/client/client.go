@@ -61,7 +61,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if err := c.Connect(ctx); err != nil {
-		c.Close()
+		_ = c.Close() // the connect error is the one worth reporting
 		return nil, err
 	}
 	return c, nil

@@ -171,7 +171,7 @@ func (cn *conn) readLoop() {
 		case ws.OpText, ws.OpBinary:
 			cn.handle(p)
 		case ws.OpPing:
-			cn.writeFrame(ws.OpPong, p)
+			_ = cn.writeFrame(ws.OpPong, p) // a broken socket fails the next read, which reconnects
 		case ws.OpClose:
 			code, reason := ws.ParseCloseFrameData(p)
 			if code.Empty() {

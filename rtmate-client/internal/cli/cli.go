@@ -186,7 +186,7 @@ func run(ctx context.Context, o *options, cmd string, args []string, st Streams)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // the command's own error is the one to report
 	switch cmd {
 	case "sub":
 		return subscribe(ctx, c, o, args, st, states)

@@ -291,7 +291,7 @@ func (s *Server) initConn(c *Conn, origin string, echo bool) {
 // addresses and its runtime poll descriptor (together ~450 bytes of an idle connection's
 // ~1.7 KiB) are freed. The net.Conn is closed on every path.
 func detachFD(c *net.TCPConn) (int, error) {
-	defer c.Close()
+	defer func() { _ = c.Close() }() // the duplicate is what lives on
 	fd, err := rawFD(c)
 	if err != nil {
 		return 0, err
