@@ -133,7 +133,9 @@ func TestObjectIter(t *testing.T) {
 		}
 	}
 	it, _ = protocol.NewObjectIter([]byte(`{"a":1 "b":2}`))
-	it.Next()
+	if _, _, _, err := it.Next(); err != nil {
+		t.Fatalf("first member: %v", err)
+	}
 	if _, _, _, err := it.Next(); err == nil {
 		t.Error("missing comma not reported")
 	}

@@ -117,7 +117,11 @@ func dial(t testing.TB, cfg client.Config) *client.Client {
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	return c
 }
 
@@ -532,7 +536,9 @@ func TestNotConnectedAndClosed(t *testing.T) {
 	if _, err := c.Publish(ctx10(t), "x", 1); !errors.Is(err, client.ErrNotConnected) {
 		t.Fatalf("Publish before Connect = %v", err)
 	}
-	c.Close()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close of a client never connected: %v", err)
+	}
 	if err := c.Connect(ctx10(t)); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Connect after Close = %v", err)
 	}

@@ -32,7 +32,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_, err = c.Subscribe(ctx, "news", client.Handlers{
 		OnMessage: func(p protocol.Publication) { fmt.Printf("%s: %s\n", p.From, p.Data) },
 		OnSubscribed: func(ev client.SubscribedEvent) {

@@ -69,7 +69,7 @@ func TestTokenSource(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Write([]byte(`{"code":200,"message":"success","data":{"appId":"demo-app","token":"from-server","exp":1}}`))
+		_, _ = w.Write([]byte(`{"code":200,"message":"success","data":{"appId":"demo-app","token":"from-server","exp":1}}`)) // the client reports a short body
 	}))
 	defer dev.Close()
 	devWS := "ws://" + strings.TrimPrefix(dev.URL, "http://") + "/ws"

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -173,13 +174,13 @@ func TestMemoryHistoryCopiesData(t *testing.T) {
 func TestMemoryJoinLeaveNotKept(t *testing.T) {
 	m, h, _ := startMemory(t)
 	opts := HistoryOptions{Size: 10}
-	m.Publish(memCtx, memNews, memMsg("1"), opts)
+	mustPublish(t, m, memNews, memMsg("1"), opts)
 	join := &Publication{Kind: KindJoin, ClientID: "c2", UserID: "u2"}
 	if pos, err := m.Publish(memCtx, memNews, join, opts); err != nil || join.Offset != 0 || pos.Offset != 0 {
 		t.Fatalf("join: %+v %v offset %d", pos, err, join.Offset)
 	}
-	m.Publish(memCtx, memNews, memMsg("2"), opts)
-	m.Publish(memCtx, memNews, &Publication{Kind: KindLeave, ClientID: "c2", UserID: "u2"}, opts)
+	mustPublish(t, m, memNews, memMsg("2"), opts)
+	mustPublish(t, m, memNews, &Publication{Kind: KindLeave, ClientID: "c2", UserID: "u2"}, opts)
 	var kinds []Kind
 	for _, p := range h.of(memNews) {
 		kinds = append(kinds, p.Kind)
@@ -198,17 +199,17 @@ func TestMemoryJoinLeaveNotKept(t *testing.T) {
 func TestMemoryHistoryTTL(t *testing.T) {
 	m, _, clock := startMemory(t)
 	opts := HistoryOptions{Size: 10, TTLSeconds: 60}
-	m.Publish(memCtx, memNews, memMsg("1"), opts) // t=0
+	mustPublish(t, m, memNews, memMsg("1"), opts) // t=0
 	clock.advance(30 * time.Second)
-	m.Publish(memCtx, memNews, memMsg("2"), opts) // t=30
+	mustPublish(t, m, memNews, memMsg("2"), opts) // t=30
 	clock.advance(40 * time.Second)
-	m.Publish(memCtx, memNews, memMsg("3"), opts) // t=70: #1 is 70s old
+	mustPublish(t, m, memNews, memMsg("3"), opts) // t=70: #1 is 70s old
 	pubs, pos, _ := m.History(memCtx, memNews, 0, 0)
 	if got := memOffsets(pubs); !slices.Equal(got, []uint64{2, 3}) || pos.Offset != 3 {
 		t.Fatalf("after 70s: history %v at %d, want [2 3] at 3", got, pos.Offset)
 	}
 	clock.advance(61 * time.Second)
-	m.Publish(memCtx, memNews, memMsg("4"), opts) // t=131: #2 (t=30) and #3 (t=70) expired
+	mustPublish(t, m, memNews, memMsg("4"), opts) // t=131: #2 (t=30) and #3 (t=70) expired
 	pubs, pos, _ = m.History(memCtx, memNews, 0, 0)
 	if got := memOffsets(pubs); !slices.Equal(got, []uint64{4}) || pos.Offset != 4 {
 		t.Fatalf("after 131s: history %v at %d, want [4] at 4", got, pos.Offset)
@@ -224,22 +225,22 @@ func TestMemoryHistoryTTL(t *testing.T) {
 func TestMemoryHistoryResize(t *testing.T) {
 	m, _, _ := startMemory(t)
 	for i := 1; i <= 5; i++ {
-		m.Publish(memCtx, memNews, memMsg(fmt.Sprint(i)), HistoryOptions{Size: 5})
+		mustPublish(t, m, memNews, memMsg(fmt.Sprint(i)), HistoryOptions{Size: 5})
 	}
-	m.Publish(memCtx, memNews, memMsg("6"), HistoryOptions{Size: 3})
+	mustPublish(t, m, memNews, memMsg("6"), HistoryOptions{Size: 3})
 	pubs, _, _ := m.History(memCtx, memNews, 0, 0)
 	if got := memOffsets(pubs); !slices.Equal(got, []uint64{4, 5, 6}) {
 		t.Fatalf("after shrinking to 3: %v", got)
 	}
 	for i := 7; i <= 8; i++ {
-		m.Publish(memCtx, memNews, memMsg(fmt.Sprint(i)), HistoryOptions{Size: 10})
+		mustPublish(t, m, memNews, memMsg(fmt.Sprint(i)), HistoryOptions{Size: 10})
 	}
 	pubs, _, _ = m.History(memCtx, memNews, 0, 0)
 	if got := memOffsets(pubs); !slices.Equal(got, []uint64{4, 5, 6, 7, 8}) {
 		t.Fatalf("after growing to 10: %v", got)
 	}
 	for i := 9; i <= 20; i++ {
-		m.Publish(memCtx, memNews, memMsg(fmt.Sprint(i)), HistoryOptions{Size: 10})
+		mustPublish(t, m, memNews, memMsg(fmt.Sprint(i)), HistoryOptions{Size: 10})
 	}
 	pubs, _, _ = m.History(memCtx, memNews, 0, 0)
 	if got := memOffsets(pubs); len(got) != 10 || got[0] != 11 || got[9] != 20 {
@@ -294,8 +295,12 @@ func TestMemoryPresence(t *testing.T) {
 			t.Fatalf("%s: another app's channel has %v", st.name, got)
 		}
 	}
-	m.RemovePresence(memCtx, room, "c1")
-	m.RemovePresence(memCtx, room, "c3")
+	if err := m.RemovePresence(memCtx, room, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemovePresence(memCtx, room, "c3"); err != nil {
+		t.Fatal(err)
+	}
 	if got := members(room); len(got) != 0 {
 		t.Fatalf("members %v after everyone left", got)
 	}
@@ -333,10 +338,14 @@ func TestMemoryConcurrent(t *testing.T) {
 				defer wg.Done()
 				id := fmt.Sprintf("c-%d", p)
 				for i := 0; i < each; i++ {
-					m.AddPresence(memCtx, ch, ClientInfo{ClientID: id, UserID: "u"})
-					m.Presence(memCtx, ch)
-					m.History(memCtx, ch, uint64(i), 10)
-					m.RemovePresence(memCtx, ch, id)
+					errAdd := m.AddPresence(memCtx, ch, ClientInfo{ClientID: id, UserID: "u"})
+					_, errList := m.Presence(memCtx, ch)
+					_, _, errHist := m.History(memCtx, ch, uint64(i), 10)
+					errRemove := m.RemovePresence(memCtx, ch, id)
+					if err := errors.Join(errAdd, errList, errHist, errRemove); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 			}()
 		}
@@ -416,5 +425,13 @@ func TestMemoryHistoryTTLOnRead(t *testing.T) {
 	clock.advance(6 * time.Second)
 	if pubs, pos, _ := m.History(memCtx, memNews, 0, 0); len(pubs) != 0 || pos.Offset != 1 {
 		t.Fatalf("expired history served: %v %+v", pubs, pos)
+	}
+}
+
+// mustPublish publishes where the test is about something else than the publication.
+func mustPublish(t *testing.T, m *Memory, k ChannelKey, pub *Publication, opts HistoryOptions) {
+	t.Helper()
+	if _, err := m.Publish(memCtx, k, pub, opts); err != nil {
+		t.Fatalf("publish: %v", err)
 	}
 }

@@ -684,7 +684,11 @@ func TestFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
 	r, ok := e.(*Redis)
 	if !ok || r.NodeID() != "node-7" || r.keys.prefix != "x:" || r.opts.PresenceTTL != 2*time.Second {
 		t.Fatalf("FromConfig(redis) = %T %+v", e, r.opts)

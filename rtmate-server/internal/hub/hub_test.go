@@ -302,9 +302,11 @@ func TestSubscribeWith(t *testing.T) {
 		a, b := &fakeSub{}, &fakeSub{}
 		var calls []bool
 		locked := func(first bool) (uint64, string, error) { calls = append(calls, first); return 0, "", nil }
-		h.SubscribeWith(news, a, locked)
-		h.SubscribeWith(news, b, locked)
-		h.SubscribeWith(news, a, locked) // already subscribed
+		for _, s := range []*fakeSub{a, b, a} { // a twice: already subscribed
+			if _, _, err := h.SubscribeWith(news, s, locked); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if !slices.Equal(calls, []bool{true, false}) {
 			t.Fatalf("calls %v", calls)
 		}
@@ -327,7 +329,9 @@ func TestSubscribeWith(t *testing.T) {
 	t.Run("failure keeps an existing channel", func(t *testing.T) {
 		h := New(func([]Sub) {}, nil)
 		h.Subscribe(news, &fakeSub{})
-		h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, string, error) { return 0, "", errors.New("x") })
+		if _, _, err := h.SubscribeWith(news, &fakeSub{}, func(bool) (uint64, string, error) { return 0, "", errors.New("x") }); err == nil {
+			t.Fatal("the engine's error was not returned")
+		}
 		if n := h.Count(news); n != 1 {
 			t.Fatalf("Count = %d", n)
 		}
@@ -337,7 +341,7 @@ func TestSubscribeWith(t *testing.T) {
 		h.Subscribe(news, &fakeSub{})
 		s := &fakeSub{}
 		done := make(chan int)
-		h.SubscribeWith(news, s, func(bool) (uint64, string, error) {
+		_, _, _ = h.SubscribeWith(news, s, func(bool) (uint64, string, error) { // never fails
 			go func() { done <- h.Broadcast(news, []byte("during"), 8, "e1") }()
 			for i := 0; i < 100; i++ {
 				select {
@@ -578,7 +582,9 @@ func TestQueuedFanoutSkip(t *testing.T) {
 	h := New(func([]Sub) {}, func(f Fanout) { spawned = append(spawned, f) })
 	h.Subscribe(news, &fakeSub{})
 	r := &fakeSub{}
-	h.SubscribeWith(news, r, func(bool) (uint64, string, error) { return 5, "e1", nil })
+	if _, _, err := h.SubscribeWith(news, r, func(bool) (uint64, string, error) { return 5, "e1", nil }); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []struct {
 		f     string
 		off   uint64

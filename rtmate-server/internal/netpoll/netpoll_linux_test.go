@@ -146,8 +146,11 @@ func TestDel(t *testing.T) {
 	if err := p.Del(a); err != nil {
 		t.Fatalf("deleting twice: %v (ENOENT must be ignored)", err)
 	}
-	unix.Write(b, []byte("x"))
-	unix.Write(d, []byte("y"))
+	for _, fd := range []int{b, d} {
+		if _, err := unix.Write(fd, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The event for c arrives; none for a may have come from the write after Del. (Events of
 	// key 1 queued before Del, like the first Writable, may still be in the channel.)
 	waitFor(t, events, 2, Readable)
