@@ -7,6 +7,7 @@ require (
 	github.com/gobwas/ws v1.5.0
 	github.com/rtmate/rtmate/rt-common v0.0.0
 	github.com/rtmate/rtmate/rtmate-auth v0.0.0
+	golang.org/x/sys v0.46.0
 )
 
 require (
@@ -21,7 +22,6 @@ require (
 	github.com/lestrrat-go/option v1.0.1 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/sys v0.46.0 // indirect
 )
 
 replace (

@@ -65,7 +65,7 @@ flags:
 	fs.DurationVar(&c.Timeout, "timeout", 0, "hard bound on the whole run (default duration + drain + 2m)")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "connections dialling at once per process")
 	fs.IntVar(&c.Procs, "procs", 1, "worker processes to split the connections over (each may hold ~19k)")
-	fs.IntVar(&c.ReadBuffer, "read-buffer", 16<<10, "socket read buffer per connection, bytes")
+	fs.IntVar(&c.ReadBuffer, "read-buffer", 16<<10, "read buffer of a connection being set up or publishing, bytes (subscribers share 256 KiB per poll loop)")
 	fs.StringVar(&c.Channel, "channel", "", "channel name prefix (default bench-<random>)")
 	fs.BoolVar(&c.Presence, "presence", false, "use presence channels")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid: report its RSS growth and CPU per delivery")

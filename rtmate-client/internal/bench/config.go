@@ -45,7 +45,7 @@ type Config struct {
 	Timeout     time.Duration `json:"timeout"`     // hard bound on the whole run; default Duration + Drain + 2m
 	Concurrency int           `json:"concurrency"` // connections dialling at once per process; default 64
 	Procs       int           `json:"procs"`       // worker processes; default 1 (in process)
-	ReadBuffer  int           `json:"read_buffer"` // bytes of socket read buffer per connection; default 16 KiB
+	ReadBuffer  int           `json:"read_buffer"` // read buffer of a connection being set up or publishing; default 16 KiB (subscribers share their poll loop's)
 	Channel     string        `json:"channel"`     // channel name prefix; default "bench-<random>"
 	Presence    bool          `json:"presence"`    // use presence channels (join/leave pushes and member tracking)
 

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -27,15 +26,18 @@ const (
 // maxBatch bounds the publications written at once when a publisher is behind schedule.
 const maxBatch = 1000
 
-// benchConn is one load connection. The read goroutine owns the receive-side counters;
-// the publisher goroutine owns seq and wbuf; the atomics are shared.
+// benchConn is one load connection. Its reader (a goroutine of its own, or a poll loop
+// once the socket is detached) owns rx and the receive-side counters; the publisher
+// goroutine owns seq; wbuf is shared under wmu; the atomics are shared.
 type benchConn struct {
 	w    *worker
 	idx  int
 	role role
 	ch   string
-	nc   net.Conn
-	rd   *wsframe.Reader
+	head string   // how the tool's own pushes on ch start (pushHeadFor)
+	nc   net.Conn // nil once detached
+	fd   int      // the detached socket, -1 before (see pollGroup.add)
+	rx   wsReceiver
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -55,6 +57,7 @@ type benchConn struct {
 	lost                        bool      // the connection ended before the run did
 	lats                        [64]int64 // latencies (µs) not yet in the shared histogram
 	nlat                        int
+	fresh                       int64 // first deliveries not yet in unique
 }
 
 // flushLatencies moves the batched latencies into the worker's histogram: one lock per
@@ -64,12 +67,29 @@ func (c *benchConn) flushLatencies() {
 	c.nlat = 0
 }
 
-// dialConn connects, authenticates and subscribes connection idx, synchronously.
-func (w *worker) dialConn(ctx context.Context, idx int) (*benchConn, error) {
+// publishFresh adds the first deliveries of the last read to unique: one atomic add per
+// read rather than per message (the drain wait polls it every 10 ms).
+func (c *benchConn) publishFresh() {
+	if c.fresh != 0 {
+		c.unique.Add(c.fresh)
+		c.fresh = 0
+	}
+}
+
+// flushAll hands on everything batched, at the end of the connection.
+func (c *benchConn) flushAll() {
+	c.flushLatencies()
+	c.publishFresh()
+}
+
+// dialConn connects, authenticates and subscribes connection idx, synchronously. buf is
+// the caller's read buffer for the exchange.
+func (w *worker) dialConn(ctx context.Context, idx int, buf []byte) (*benchConn, error) {
 	cfg := &w.cfg
-	c := &benchConn{w: w, idx: idx, role: cfg.roleOf(idx), ackSignal: make(chan struct{}, 1)}
+	c := &benchConn{w: w, idx: idx, role: cfg.roleOf(idx), fd: -1, ackSignal: make(chan struct{}, 1)}
 	if c.role.channel >= 0 {
 		c.ch = cfg.channelName(c.role.channel)
+		c.head = pushHeadFor(c.ch)
 	}
 	if c.role.subscribe && c.role.slots > 0 {
 		c.seqs = make([]uint64, c.role.slots)
@@ -79,14 +99,12 @@ func (w *worker) dialConn(ctx context.Context, idx int) (*benchConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	if br == nil {
-		br = bufio.NewReaderSize(nc, cfg.ReadBuffer)
-	}
-	// br, when the dialer returns one, wraps nc and holds what arrived with the handshake.
 	c.nc = nc
-	if c.rd, err = wsframe.NewReader(br, 64<<20); err != nil {
-		nc.Close()
-		return nil, err
+	if br != nil {
+		// br holds what arrived with the handshake response: the first bytes of the stream.
+		held, _ := br.Peek(br.Buffered()) // buffered bytes: Peek cannot fail
+		c.rx.carry = append(c.rx.carry, held...)
+		ws.PutReader(br)
 	}
 	token, err := w.token(idx)
 	if err != nil {
@@ -98,7 +116,7 @@ func (w *worker) dialConn(ctx context.Context, idx int) (*benchConn, error) {
 	msg = append(msg, `,"token":`...)
 	msg = protocol.AppendString(msg, token)
 	msg = append(msg, "}}"...)
-	if err := c.roundTrip(ctx, idAuth, msg); err != nil {
+	if err := c.roundTrip(ctx, idAuth, msg, buf); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -106,7 +124,7 @@ func (w *worker) dialConn(ctx context.Context, idx int) (*benchConn, error) {
 		msg = fmt.Appendf(msg[:0], `{"event":"subscribe","id":%d,"payload":{"channel":`, idSubscribe)
 		msg = protocol.AppendString(msg, c.ch)
 		msg = append(msg, "}}"...)
-		if err := c.roundTrip(ctx, idSubscribe, msg); err != nil {
+		if err := c.roundTrip(ctx, idSubscribe, msg, buf); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("subscribe %s: %w", c.ch, err)
 		}
@@ -121,32 +139,12 @@ func (w *worker) netDial(idx int) func(ctx context.Context, network, addr string
 	if w.spreadSources {
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+idx%249))}
 	}
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &countingConn{Conn: nc}, nil
-	}
-}
-
-// countingConn counts socket reads so that the read loop takes the clock once per read
-// rather than once per message: every message of one read arrived at the same moment,
-// and reading the clock cost as much as parsing a message.
-type countingConn struct {
-	net.Conn
-	reads uint64 // touched only by the connection's reading goroutine
-}
-
-var _ net.Conn = (*countingConn)(nil)
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	c.reads++
-	return c.Conn.Read(p)
+	return d.DialContext
 }
 
 // roundTrip writes a request and reads until its response, answering pings on the way.
-func (c *benchConn) roundTrip(ctx context.Context, id uint64, msg []byte) error {
+// What follows the response in the same read stays in c.rx for the next reader.
+func (c *benchConn) roundTrip(ctx context.Context, id uint64, msg, buf []byte) error {
 	deadline := time.Now().Add(10 * time.Second)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -157,31 +155,58 @@ func (c *benchConn) roundTrip(ctx context.Context, id uint64, msg []byte) error 
 	if err := c.nc.SetReadDeadline(deadline); err != nil {
 		return err
 	}
-	defer c.nc.SetReadDeadline(time.Time{})
-	for {
-		op, p, err := c.rd.Next()
-		if err != nil {
+	rw := &responseWaiter{c: c, id: id}
+	if err := c.rx.drain(rw); err != nil {
+		return err
+	}
+	for !rw.done {
+		if _, _, err := c.rx.receive(buf, c.nc.Read, rw); err != nil {
 			return err
 		}
-		switch op {
-		case ws.OpClose:
-			code, reason := ws.ParseCloseFrameData(p)
-			return fmt.Errorf("server closed the connection: %d %s", code, reason)
-		case ws.OpPing:
-			if err := c.writeFrame(ws.OpPong, p); err != nil {
-				return err
-			}
-		case ws.OpText:
-			fi := parsePush(p)
-			if fi.Kind != kindResponse || fi.ID != id {
-				continue // a presence push, say
-			}
-			if fi.Code != 200 {
-				return fmt.Errorf("server answered %.200s", p)
-			}
-			return nil
-		}
 	}
+	if rw.err != nil {
+		return rw.err // the caller closes the connection: the deadline can stay
+	}
+	if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("clear the read deadline: %w", err)
+	}
+	return nil
+}
+
+// responseWaiter is the frame sink of a round trip: it stops at the response to id.
+type responseWaiter struct {
+	c    *benchConn
+	id   uint64
+	done bool
+	err  error // the server's refusal, or why the wait ended early
+}
+
+func (rw *responseWaiter) onFrame(op ws.OpCode, p []byte, _ int64) bool {
+	switch op {
+	case ws.OpClose:
+		code, reason := ws.ParseCloseFrameData(p)
+		return rw.finish(fmt.Errorf("server closed the connection: %d %s", code, reason))
+	case ws.OpPing:
+		if err := rw.c.writeFrame(ws.OpPong, p); err != nil {
+			return rw.finish(fmt.Errorf("answer a ping: %w", err))
+		}
+	case ws.OpText:
+		fi := parsePush(p)
+		if fi.Kind != kindResponse || fi.ID != rw.id {
+			return true // a presence push, say
+		}
+		if fi.Code != 200 {
+			return rw.finish(fmt.Errorf("server answered %.200s", p))
+		}
+		return rw.finish(nil)
+	}
+	return true
+}
+
+// finish ends the wait with err (nil: the response said yes) and stops the scan.
+func (rw *responseWaiter) finish(err error) bool {
+	rw.done, rw.err = true, err
+	return false
 }
 
 func (c *benchConn) write(msg []byte) error { return c.writeFrame(ws.OpText, msg) }
@@ -194,6 +219,9 @@ func (c *benchConn) writeFrame(op ws.OpCode, p []byte) error {
 }
 
 func (c *benchConn) flushLocked() error {
+	if c.fd >= 0 {
+		return writeFd(c.fd, c.wbuf)
+	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		return err
 	}
@@ -201,89 +229,101 @@ func (c *benchConn) flushLocked() error {
 	return err
 }
 
-// readLoop counts what arrives until the connection ends. It parses only the timestamp,
-// sequence and source of each publication (parsePush).
+// readLoop counts what arrives until the connection ends, reading from its own goroutine
+// (connections that publish; the others are detached onto poll loops, see pollGroup).
 func (c *benchConn) readLoop() {
-	defer c.flushLatencies()
-	cc, _ := c.nc.(*countingConn)
-	var reads uint64
-	var now int64
-	for {
-		op, p, err := c.rd.Next()
-		if err != nil {
+	defer c.flushAll()
+	buf := make([]byte, c.w.cfg.ReadBuffer)
+	c.readErr = c.rx.drain(c)
+	for c.readErr == nil {
+		if _, _, err := c.rx.receive(buf, c.nc.Read, c); err != nil && c.readErr == nil {
 			c.readErr = err
-			return
 		}
-		switch op {
-		case ws.OpText:
-			if cc == nil || cc.reads != reads || now == 0 {
-				now = time.Now().UnixNano()
-				if cc != nil {
-					reads = cc.reads
-				}
-			}
-			c.onText(p, now)
-		case ws.OpPing:
-			_ = c.writeFrame(ws.OpPong, p)
-		case ws.OpClose:
-			code, _ := ws.ParseCloseFrameData(p)
-			c.closeCode = int(code)
-			if c.closeCode == 0 {
-				c.closeCode = int(ws.StatusNoStatusRcvd)
-			}
-			c.readErr = errors.New("closed by the server")
-			return
-		}
+		c.publishFresh()
 	}
+}
+
+// onFrame is the frame sink of the measured phase: it stops at the end of the connection,
+// with c.readErr set.
+func (c *benchConn) onFrame(op ws.OpCode, p []byte, now int64) bool {
+	switch op {
+	case ws.OpText:
+		c.onText(p, now)
+	case ws.OpPing:
+		if err := c.writeFrame(ws.OpPong, p); err != nil {
+			c.readErr = fmt.Errorf("answer a ping: %w", err)
+			return false
+		}
+	case ws.OpClose:
+		code, _ := ws.ParseCloseFrameData(p)
+		c.closeCode = int(code)
+		if c.closeCode == 0 {
+			c.closeCode = int(ws.StatusNoStatusRcvd)
+		}
+		c.readErr = errors.New("closed by the server")
+		return false
+	}
+	return true
 }
 
 // onText accounts one text message received at now (unix ns).
 func (c *benchConn) onText(p []byte, now int64) {
-	fi := parsePush(p)
-	switch fi.Kind {
+	if st, ok := parseOwn(p, c.head); ok {
+		c.onPush(st, now)
+		return
+	}
+	switch fi := parsePush(p); fi.Kind {
 	case kindPush:
-		slot := fi.Source - c.role.slotBase
-		if slot < 0 || slot >= len(c.seqs) {
-			c.other++ // not from this run's plan
-			return
-		}
-		c.received++
-		last := c.seqs[slot]
-		if fi.Seq <= last {
-			c.dups++
-			return
-		}
-		c.gaps += int64(fi.Seq - last - 1)
-		c.seqs[slot] = fi.Seq
-		c.lats[c.nlat] = (now - fi.T) / 1000
-		if c.nlat++; c.nlat == len(c.lats) {
-			c.flushLatencies()
-		}
-		if c.firstRecv == 0 {
-			c.firstRecv = now
-		}
-		c.lastRecv = now
-		c.unique.Add(1)
+		c.onPush(stamp{fi.T, fi.Seq, fi.Source}, now)
 	case kindResponse:
-		if fi.ID < firstPublishID {
-			c.other++
-			return
-		}
-		if fi.Code == 200 {
-			c.acked.Add(1)
-		} else {
-			if c.pubErrors == nil {
-				c.pubErrors = map[int]int64{}
-			}
-			c.pubErrors[fi.Code]++
-			c.failed.Add(1)
-		}
-		select {
-		case c.ackSignal <- struct{}{}:
-		default:
-		}
+		c.onResponse(fi)
 	default:
 		c.other++
+	}
+}
+
+func (c *benchConn) onPush(st stamp, now int64) {
+	slot := st.source - c.role.slotBase
+	if slot < 0 || slot >= len(c.seqs) {
+		c.other++ // not from this run's plan
+		return
+	}
+	c.received++
+	last := c.seqs[slot]
+	if st.seq <= last {
+		c.dups++
+		return
+	}
+	c.gaps += int64(st.seq - last - 1)
+	c.seqs[slot] = st.seq
+	c.lats[c.nlat] = (now - st.t) / 1000
+	if c.nlat++; c.nlat == len(c.lats) {
+		c.flushLatencies()
+	}
+	if c.firstRecv == 0 {
+		c.firstRecv = now
+	}
+	c.lastRecv = now
+	c.fresh++
+}
+
+func (c *benchConn) onResponse(fi frameInfo) {
+	if fi.ID < firstPublishID {
+		c.other++
+		return
+	}
+	if fi.Code == 200 {
+		c.acked.Add(1)
+	} else {
+		if c.pubErrors == nil {
+			c.pubErrors = map[int]int64{}
+		}
+		c.pubErrors[fi.Code]++
+		c.failed.Add(1)
+	}
+	select {
+	case c.ackSignal <- struct{}{}:
+	default:
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -210,13 +211,14 @@ func (w *worker) connectAll(ctx context.Context, from, to int, rep *workerReport
 	var wg sync.WaitGroup
 	for range min(w.cfg.Concurrency, to-from) {
 		wg.Go(func() {
+			buf := make([]byte, w.cfg.ReadBuffer)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= to || ctx.Err() != nil {
 					return
 				}
 				start := time.Now()
-				c, err := w.dialConn(ctx, i)
+				c, err := w.dialConn(ctx, i, buf)
 				if err != nil {
 					mu.Lock()
 					rep.ConnectErrors++
@@ -250,31 +252,18 @@ func runWorker(ctx context.Context, spec workerSpec, link workerLink) (*workerRe
 		return nil, err
 	}
 	rep := &workerReport{}
-	var conns []*benchConn
-	var readers sync.WaitGroup
-	startReaders := func() {
-		for _, c := range conns {
-			readers.Go(func() {
-				c.readLoop()
-				c.lost = !w.stopping.Load()
-				c.done.Store(true)
-			})
-		}
-	}
-	defer func() {
-		w.stopping.Store(true)
-		for _, c := range conns {
-			c.nc.Close()
-		}
-		readers.Wait()
-	}()
+	var rd connReaders
+	defer rd.close(w, rep) // when an error cuts the run short
 
 	if cfg.Scenario != ScenarioConnect {
 		rep.ConnectStart = time.Now().UnixNano()
-		conns = w.connectAll(ctx, spec.From, spec.To, rep)
+		rd.conns = w.connectAll(ctx, spec.From, spec.To, rep)
 		rep.ConnectEnd = time.Now().UnixNano()
-		startReaders()
+		if err := rd.start(w, rep); err != nil {
+			return nil, err
+		}
 	}
+	conns := rd.conns
 	if err := link.ready(len(conns)); err != nil {
 		return nil, err
 	}
@@ -289,7 +278,8 @@ func runWorker(ctx context.Context, spec workerSpec, link workerLink) (*workerRe
 	switch cfg.Scenario {
 	case ScenarioConnect:
 		rep.ConnectStart = time.Now().UnixNano()
-		conns = w.connectAll(ctx, spec.From, spec.To, rep)
+		rd.conns = w.connectAll(ctx, spec.From, spec.To, rep)
+		conns = rd.conns
 		rep.ConnectEnd = time.Now().UnixNano()
 	case ScenarioIdle:
 		sleepUntil(ctx, end)
@@ -359,15 +349,9 @@ func runWorker(ctx context.Context, spec workerSpec, link workerLink) (*workerRe
 		})
 	}
 
-	w.stopping.Store(true)
+	rd.close(w, rep)
+	rep.Conns = len(conns)
 	for _, c := range conns {
-		c.nc.Close()
-	}
-	readers.Wait()
-	conns2 := conns
-	conns = nil // the deferred cleanup has nothing left to do
-	rep.Conns = len(conns2)
-	for _, c := range conns2 {
 		rep.Received += c.received
 		rep.Duplicates += c.dups
 		rep.Gaps += c.gaps
@@ -395,6 +379,66 @@ func runWorker(ctx context.Context, spec workerSpec, link workerLink) (*workerRe
 		return nil, err
 	}
 	return rep, nil
+}
+
+// connReaders reads a worker's connections in the measured phase: those that publish from
+// a goroutine each (the publisher waits on their acknowledgements), the others from a few
+// poll loops (pollGroup).
+type connReaders struct {
+	conns   []*benchConn
+	polls   *pollGroup
+	readers sync.WaitGroup
+	closed  bool
+}
+
+func (r *connReaders) start(w *worker, rep *workerReport) error {
+	var err error
+	if r.polls, err = newPollGroup(w, pollLoops()); err != nil {
+		return fmt.Errorf("poll loops: %w", err)
+	}
+	for _, c := range r.conns {
+		if !c.role.publish {
+			err := r.polls.add(c)
+			if err == nil {
+				continue
+			}
+			rep.addError(fmt.Errorf("connection %d stays on a goroutine: %w", c.idx, err))
+		}
+		r.readers.Go(func() {
+			c.readLoop()
+			c.lost = !w.stopping.Load()
+			c.done.Store(true)
+		})
+	}
+	r.polls.start(&r.readers)
+	return nil
+}
+
+// pollLoops is how many poll loops a worker runs: half the processors, so that the tool
+// leaves the server the other half. More loops wake more often for fewer sockets each,
+// and a wake-up (epoll_wait returning to a sleeping thread) cost as much as reading
+// the two or three sockets it brought.
+func pollLoops() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// close ends every connection and waits for the readers; the counters are theirs until
+// then. Only the first call does anything.
+func (r *connReaders) close(w *worker, rep *workerReport) {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	w.stopping.Store(true)
+	for _, c := range r.conns {
+		if c.nc != nil {
+			c.nc.Close()
+		}
+	}
+	if r.polls != nil {
+		if err := r.polls.stop(); err != nil {
+			rep.addError(err)
+		}
+	}
+	r.readers.Wait()
 }
 
 func sleepUntil(ctx context.Context, t time.Time) {
