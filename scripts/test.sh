@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh runs every check and test of the project, as CI does (.ci/run calls exactly this):
-# installs what the tests need (redis-server, chromium, npm packages), then gofmt, go vet, staticcheck,
+# installs what the tests need (redis-server, chromium, npm packages), then gofmt, go vet, staticcheck, errcheck,
 # go test -race for every module (plus each module on its own with GOWORK=off), the Go
 # benchmarks briefly so they never rot, short fuzz runs, the JS SDK's node tests and the
 # browser test.
@@ -29,6 +29,9 @@ go vet $(printf './%s/... ' "${MODULES[@]}")
 
 step "staticcheck (pinned)"
 go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(printf './%s/... ' "${MODULES[@]}")
+
+step "errcheck (pinned; exclusions with their reasons in .errcheck-excludes)"
+go run github.com/kisielk/errcheck@v1.9.0 -exclude .errcheck-excludes $(printf './%s/... ' "${MODULES[@]}")
 
 step "each module on its own (GOWORK=off): vet and build"
 for m in "${MODULES[@]}"; do
