@@ -11,8 +11,8 @@ import (
 // public by design: never use it for anything reachable from outside.
 const (
 	DevAppID  = "demo-app"
-	DevSecret = "rtmate-dev-secret-change-me"
-	DevAPIKey = "demo-api-key"
+	DevSecret = "rtmate-dev-secret-change-me" // #nosec G101 -- public on purpose: the development app's secret
+	DevAPIKey = "demo-api-key"                // #nosec G101 -- public on purpose: the development app's API key
 )
 
 // DevAppConfig is the development app's auth configuration: DevAppID with the HS256 secret

@@ -17,5 +17,5 @@ func backoff(n int, min, max time.Duration) time.Duration {
 		d = max
 	}
 	half := d / 2
-	return half + rand.N(half+1)
+	return half + rand.N(half+1) // #nosec G404 -- reconnect jitter, not a secret
 }

@@ -382,7 +382,7 @@ func (c *benchConn) publishLoop(ctx context.Context, rate float64, window int) e
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-time.After(rand.N(interval)):
+	case <-time.After(rand.N(interval)): // #nosec G404 -- a start phase, not a secret
 	}
 	start := time.Now()
 	t := time.NewTicker(interval)

@@ -172,7 +172,7 @@ func selfWorker(ctx context.Context) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return exec.CommandContext(ctx, exe, WorkerFlag), nil
+	return exec.CommandContext(ctx, exe, WorkerFlag), nil // #nosec G204 -- re-executes this very binary as a worker
 }
 
 // workerProc is the parent's handle on one worker: a process, or a goroutine when the run

@@ -81,7 +81,7 @@ func Build(t testing.TB, moduleDir, pkg string) string {
 		}
 	}
 	bin := filepath.Join(binDir, fmt.Sprintf("%s-%d", filepath.Base(pkg), len(binaries)))
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd := exec.Command("go", "build", "-o", bin, pkg) // #nosec G204 -- tests build the project's own packages
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("servertest: go build %s in %s: %v\n%s", pkg, dir, err, out)
@@ -151,12 +151,12 @@ func FreeAddr(t testing.TB) string {
 
 func (s *Server) start() {
 	s.t.Helper()
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) // #nosec G302 -- a test log in a temporary directory
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	args := append([]string{"-listen", s.Addr}, s.args...)
-	cmd := exec.Command(s.bin, args...)
+	cmd := exec.Command(s.bin, args...) // #nosec G204 -- the server binary the tests just built
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server must not outlive a test binary that crashes.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 )
@@ -46,8 +47,13 @@ func Handler() http.Handler {
 		if p == "" {
 			// "/demo" without the slash: relative links in the page need the directory URL.
 			// RequestURI, unlike URL.Path, still carries a prefix that StripPrefix removed.
-			loc, _, _ := strings.Cut(r.RequestURI, "?")
-			http.Redirect(w, r, loc+"/", http.StatusMovedPermanently)
+			// Only its path: an absolute-form request line must not redirect to another host.
+			u, err := url.ParseRequestURI(r.RequestURI)
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			http.Redirect(w, r, u.EscapedPath()+"/", http.StatusMovedPermanently) // #nosec G710 -- the path only, never a host
 			return
 		}
 		h := w.Header()

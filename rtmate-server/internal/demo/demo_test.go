@@ -69,6 +69,18 @@ func TestHandlerRedirectsBareDemo(t *testing.T) {
 	}
 }
 
+// TestHandlerRedirectStaysOnHost: an absolute-form request line names a host; the redirect
+// must not send the browser there.
+func TestHandlerRedirectStaysOnHost(t *testing.T) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/demo", nil)
+	req.RequestURI = "http://evil.example/demo?x=1"
+	Handler().ServeHTTP(rec, req)
+	if loc := rec.Header().Get("Location"); rec.Code != http.StatusMovedPermanently || loc != "/demo/" {
+		t.Fatalf("%d Location %q, want 301 /demo/", rec.Code, loc)
+	}
+}
+
 func TestHandlerRejectsWrites(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/demo/", strings.NewReader("x")))

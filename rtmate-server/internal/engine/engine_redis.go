@@ -447,6 +447,9 @@ func (e *Redis) History(ctx context.Context, ch ChannelKey, since uint64, limit 
 	if err == nil {
 		var off int64
 		off, err = res[0].AsInt64()
+		if err == nil && off < 0 {
+			err = fmt.Errorf("script returned offset %d", off)
+		}
 		pos.Offset = uint64(off)
 	}
 	if err == nil {

@@ -375,7 +375,7 @@ func (e *Redis) disconnect() {
 }
 
 func (e *Redis) sleep(d time.Duration) bool {
-	d = d/2 + rand.N(d/2+1)
+	d = d/2 + rand.N(d/2+1) // #nosec G404 -- reconnect jitter, not a secret
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

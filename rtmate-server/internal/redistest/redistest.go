@@ -85,7 +85,7 @@ func freePort() (int, error) {
 // from s.dir when a previous run left one.
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.bin,
+	cmd := exec.Command(s.bin, // #nosec G204 -- tests start the redis-server found on PATH
 		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--dbfilename", "dump.rdb", "--logfile", filepath.Join(s.dir, "redis.log"),
 		"--daemonize", "no", "--protected-mode", "yes")

@@ -135,7 +135,7 @@ func (t *target) backoff(attempt int) time.Duration {
 		d = tune.backoffBase << attempt
 	}
 	half := d / 2
-	return half + rand.N(half+1)
+	return half + rand.N(half+1) // #nosec G404 -- retry jitter, not a secret
 }
 
 // sleep waits d or until ctx is done; it reports whether d passed.
