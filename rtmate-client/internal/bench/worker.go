@@ -414,11 +414,12 @@ func (r *connReaders) start(w *worker, rep *workerReport) error {
 	return nil
 }
 
-// pollLoops is how many poll loops a worker runs: half the processors, so that the tool
-// leaves the server the other half. More loops wake more often for fewer sockets each,
-// and a wake-up (epoll_wait returning to a sleeping thread) cost as much as reading
-// the two or three sockets it brought.
-func pollLoops() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+// pollLoops is how many poll loops a worker runs: one per processor. One loop for two
+// processors woke less often (a wake-up costs as much as reading the two or three sockets it
+// brings), but a lone loop sweeping 5k sockets after each publication was itself most of the
+// measured latency: 5k × 20 msgs/s p99 49.5 → 42.2 ms with two loops, and 10k × 520 msgs/s
+// p99 1.11 → 0.77 s, the server's CPU per delivery unchanged or lower.
+func pollLoops() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // close ends every connection and waits for the readers; the counters are theirs until
 // then. Only the first call does anything.
