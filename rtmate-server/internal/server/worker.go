@@ -15,8 +15,8 @@ type worker struct {
 	rbuf   []byte // one read(2)
 	out    []byte // response being encoded
 	data   []byte // response data being encoded
-	iov    [][]byte
 	iovecs []unix.Iovec
+	msg    unix.Msghdr
 	req    protocol.Request
 	pl     protocol.Payload
 	trace  [16]byte
@@ -37,7 +37,6 @@ func newWorker() *worker {
 		rbuf:   make([]byte, readBufSize),
 		out:    make([]byte, 0, 4096),
 		data:   make([]byte, 0, 1024),
-		iov:    make([][]byte, 0, maxIov),
 		iovecs: make([]unix.Iovec, 0, maxIov),
 		rng:    rand.NewPCG(rand.Uint64(), rand.Uint64()), // #nosec G404 -- trace ids only need to be distinct, not unguessable
 	}
