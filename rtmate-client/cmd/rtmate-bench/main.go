@@ -41,7 +41,7 @@ func run(ctx context.Context) int {
 		fmt.Fprint(fs.Output(), `usage: rtmate-bench [flags] [idle|fanout|rooms|connect]
 
   idle     -n connections authenticated and subscribed, held for -duration
-  fanout   -n subscribers on one channel, one publisher at -rate (0: as fast as acks allow)
+  fanout   -n subscribers on one channel, one publisher at -rate (0: as fast as the server accepts)
   rooms    -rooms rooms of -room-size members, each publishing at -rate
   connect  -n connect+auth as fast as -concurrency allows
 
@@ -57,7 +57,7 @@ flags:
 	fs.IntVar(&c.Conns, "n", 100, "connections (fanout: subscribers)")
 	fs.IntVar(&c.Rooms, "rooms", 10, "rooms: number of rooms")
 	fs.IntVar(&c.RoomSize, "room-size", 10, "rooms: members per room")
-	rate := fs.Float64("rate", -1, "messages/s per publisher (default 100 for fanout, 1 for rooms; fanout 0 = as fast as acks allow)")
+	rate := fs.Float64("rate", -1, "messages/s per publisher (default 100 for fanout, 1 for rooms; fanout 0 = as fast as the server accepts, -window in flight)")
 	fs.IntVar(&c.Window, "window", 16, "unacknowledged publishes in flight when -rate 0")
 	fs.IntVar(&c.Size, "size", 64, "bytes of each publication's data")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured phase")
@@ -119,7 +119,7 @@ flags:
 	if *outFile != "" {
 		b, err := json.MarshalIndent(res, "", "  ")
 		if err == nil {
-			err = os.WriteFile(*outFile, append(b, '\n'), 0o644)
+			err = os.WriteFile(*outFile, append(b, '\n'), 0o644) // #nosec G306 -- benchmark results, meant to be shared
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rtmate-bench: -out:", err)
