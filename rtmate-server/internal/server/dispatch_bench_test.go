@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"go.uber.org/zap"
@@ -90,6 +91,7 @@ func benchConn(b *testing.B, s *Server, authed bool) (*Conn, int) {
 	}
 	c.rd.MaxMessage = cfg.Defaults.MaxMessageSize
 	c.lastSeen.Store(nowNano())
+	c.upgraded.Store(true) // attached after its handshake, as the accept path would
 	s.table.put(c)
 	if authed {
 		c.appID, c.userID, c.tokenSub = auth.DevAppID, "bench-user", "bench-user"
@@ -130,7 +132,11 @@ func newFrameReader(fd int) *frameReader { return &frameReader{fd: fd, buf: make
 // written by pool workers) and returns their total size.
 func (r *frameReader) waitFrames(b *testing.B, n int) int {
 	total := 0
+	deadline := time.Now().Add(10 * time.Second) // a failure bound: a lost frame must not hang CI
 	for n > 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d frames still missing after 10 s", n)
+		}
 		if size := serverFrameSize(r.buf[:r.have]); size > 0 {
 			copy(r.buf, r.buf[size:r.have])
 			r.have -= size
