@@ -22,9 +22,9 @@ type Sub interface {
 // slice is only valid during the call.
 type Scheduler func(subs []Sub)
 
-// Spawner runs a channel's fan-out soon, typically on a worker pool: it must call f.Run
-// exactly once. A nil Spawner runs it at once, in the publishing goroutine (for tests: a
-// caller holding an engine lock could then deadlock with a subscription).
+// Spawner runs a channel's fan-out, at once or soon (typically on a worker pool): it must call
+// f.Run exactly once. It is called without the hub's locks but maybe under the engine's, which
+// the lock order allows (engine stream, then hub channel). A nil Spawner always runs it at once.
 type Spawner func(f Fanout)
 
 // shardCount: 64 shards make lock contention between unrelated channels negligible on any

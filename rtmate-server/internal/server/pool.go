@@ -13,7 +13,7 @@ const (
 	taskFlush
 	taskFlushBatch
 	taskAccept // the server's accept slot; goes with reads
-	taskFanout // a channel's queued publications; goes with reads, ahead of flushes
+	taskFanout // a channel's queued publications; goes with reads, ahead of flushes (spawnFanout)
 )
 
 type task struct {
@@ -98,7 +98,7 @@ func newPool(workers int, run func(w *worker, t task), mk func() *worker) *pool 
 
 func (p *pool) push(t task) {
 	p.mu.Lock()
-	if t.kind == taskRead || t.kind == taskAccept || t.kind == taskFanout {
+	if t.kind == taskRead || t.kind == taskAccept {
 		p.reads.push(t)
 	} else {
 		p.writes.push(t)
@@ -135,8 +135,23 @@ func (p *pool) scheduleBatch(subs []hub.Sub) {
 	p.push(task{kind: taskFlushBatch, batch: bp})
 }
 
-// spawnFanout is the hub's Spawner.
-func (p *pool) spawnFanout(f hub.Fanout) { p.push(task{kind: taskFanout, fan: f}) }
+// spawnFanout is the hub's Spawner. With no flush waiting, the fan-out runs at once, in the
+// publishing goroutine, as a synchronous broadcast would: on a server that is keeping up, a
+// publication is queued to every subscriber (the publisher included) before the publish
+// response, and a client sees its own message first. With flushes backed up, the fan-out is
+// queued, and the publications that arrive meanwhile go out with it, one batch per
+// subscriber.
+func (p *pool) spawnFanout(f hub.Fanout) {
+	p.mu.Lock()
+	if p.writes.n == 0 {
+		p.mu.Unlock()
+		f.Run()
+		return
+	}
+	p.reads.push(task{kind: taskFanout, fan: f})
+	p.mu.Unlock()
+	p.cond.Signal()
+}
 
 func (p *pool) releaseBatch(bp *[]*Conn) {
 	clear(*bp)
