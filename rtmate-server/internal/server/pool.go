@@ -30,7 +30,7 @@ type task struct {
 //
 // Reads go first. A publication must be accepted while earlier fan-outs are still being
 // written: then each subscriber's queue holds several frames when its flush runs, and one
-// writev carries them all. Served in plain FIFO order, every publication waited behind the
+// sendmsg carries them all. Served in plain FIFO order, every publication waited behind the
 // previous one's flushes, queues never held more than one frame, and a 10k-subscriber channel
 // at 200 msgs/s fell minutes behind at one write per delivery. Every fairnessEvery-th pop
 // takes a flush anyway, so a flood of requests cannot starve delivery.
