@@ -3,7 +3,7 @@
 # each scenario against a fresh server (so RSS figures start from a clean heap), printing the
 # tool's one-line summary and keeping the JSON results in bench-results/.
 #
-#   scripts/bench.sh                 every scenario (about 6 minutes)
+#   scripts/bench.sh                 every scenario (about 8 minutes)
 #   scripts/bench.sh fanout-5k idle  only these
 #   DURATION=60s scripts/bench.sh    longer measured phases
 #   SOAK=600s scripts/bench.sh soak  the 10-minute memory-stability run at half load
