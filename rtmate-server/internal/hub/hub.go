@@ -50,9 +50,9 @@ type shard struct {
 }
 
 // A channel's publications are queued (pending) and fanned out by one task at a time, which
-// takes everything queued since its last turn: under load each subscriber gets many frames
-// under one lock instead of one lock per frame per subscriber, and the publisher never
-// waits for a fan-out to finish. At low rates the task runs at once for a lone frame.
+// takes everything queued since its last turn: when the Spawner defers the task (a busy
+// node), each subscriber gets many frames under one lock instead of one lock per frame, and
+// the publisher does not wait for the fan-out. Run at once, it is a synchronous broadcast.
 type channel struct {
 	// mu guards the subscribers and is held during a fan-out, so that publications reach
 	// every subscriber in the same order.
