@@ -27,19 +27,29 @@ fi
 step "go vet (workspace)"
 go vet $(printf './%s/... ' "${MODULES[@]}")
 
-step "staticcheck (pinned)"
-go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(printf './%s/... ' "${MODULES[@]}")
+# The linters are tool dependencies of tools/go.mod (versions and sums pinned there; see
+# tools/README.md for why that module stays out of go.work). `go tool -n` builds one once,
+# prints the path of the cached binary, and we run that binary here in workspace mode.
+lint_tool() {
+	local bin
+	bin=$(cd "$ROOT/tools" && GOWORK=off go tool -n "$1") || { echo "cannot build tool $1 from tools/go.mod" >&2; return 1; }
+	shift
+	"$bin" "$@"
+}
 
-step "errcheck (pinned; exclusions with their reasons in .errcheck-excludes)"
-go run github.com/kisielk/errcheck@v1.9.0 -exclude .errcheck-excludes $(printf './%s/... ' "${MODULES[@]}")
+step "staticcheck (tools/go.mod)"
+lint_tool staticcheck $(printf './%s/... ' "${MODULES[@]}")
+
+step "errcheck (tools/go.mod; exclusions with their reasons in .errcheck-excludes)"
+lint_tool errcheck -exclude .errcheck-excludes $(printf './%s/... ' "${MODULES[@]}")
 
 # gosec works per module. G104 (unchecked errors) is errcheck's job above, with its reasoned
 # exclusions; G115 (integer conversions) flags fd/key bit packing, close codes and lengths the
 # config bounds — 32 sites reviewed on 2026-11-22, none reachable with an out-of-range value.
 # Every other finding is fixed or carries a `#nosec Gnnn -- reason` at its line.
-step "gosec (pinned)"
+step "gosec (tools/go.mod)"
 for m in "${MODULES[@]}"; do
-	(cd "$m" && go run github.com/securego/gosec/v2/cmd/gosec@v2.29.0 -quiet -exclude=G104,G115 ./...)
+	(cd "$m" && lint_tool gosec -quiet -exclude=G104,G115 ./...)
 done
 
 step "each module on its own (GOWORK=off): vet and build"

@@ -582,6 +582,7 @@ const (
 	opBinary = 0x2
 	opClose  = 0x8
 	opPing   = 0x9
+	opPong   = 0xA
 )
 
 func (r *rawConn) write(b []byte) error {
@@ -609,6 +610,11 @@ func (r *rawConn) readClose() (int, error) {
 // readFrame reads one server frame.
 func (r *rawConn) readFrame() (op byte, payload []byte, err error) {
 	_ = r.nc.SetReadDeadline(time.Now().Add(2 * readTimeout))
+	return r.readFrameNoDeadline()
+}
+
+// readFrameNoDeadline reads one server frame under the deadline the caller set.
+func (r *rawConn) readFrameNoDeadline() (op byte, payload []byte, err error) {
 	var h [2]byte
 	if _, err := io.ReadFull(r.br, h[:]); err != nil {
 		return 0, nil, err

@@ -34,6 +34,10 @@ type Config struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// PingInterval is how long a connection may be silent before the server pings it. Default 25s.
 	PingInterval time.Duration `yaml:"ping_interval"`
+	// PongTimeout closes a connection that sent nothing (no pong, no frame, not a byte) for
+	// this long after the server's ping: with the defaults a stalled peer is cut off about
+	// 35 s after its last byte, whatever its frame reader was in the middle of. Default 10s.
+	PongTimeout time.Duration `yaml:"pong_timeout"`
 	// IdleTimeout closes a connection from which nothing (not even a pong) arrived for this
 	// long: it is dead or half-open. Default 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -178,6 +182,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.PingInterval, 25*time.Second)
+	def(&c.PongTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
 	def(&c.ShutdownTimeout, 10*time.Second)
 	if c.Engine.Type == "" {

@@ -44,7 +44,7 @@ type Conn struct {
 	release      atomic.Bool
 	upgraded     atomic.Bool // the handshake is done: a WebSocket, not an HTTP request yet
 	authed       atomic.Bool
-	pinged       atomic.Bool
+	pingedAt     atomic.Int64 // Unix nanos of the server's ping still unanswered; 0 = none
 	exp          atomic.Int64 // token expiry, Unix seconds; 0 = none
 	lastSeen     atomic.Int64 // Unix nanos of the last inbound bytes
 	blockedSince atomic.Int64 // Unix nanos since the socket refused output; 0 = not blocked
@@ -143,7 +143,7 @@ func (c *Conn) readSlot(w *worker) (drained bool) {
 		switch {
 		case n > 0:
 			c.lastSeen.Store(time.Now().UnixNano())
-			c.pinged.Store(false)
+			c.pingedAt.Store(0) // any byte answers a ping: the peer is alive
 			if c.failed {
 				continue
 			}

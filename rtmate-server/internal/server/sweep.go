@@ -13,7 +13,7 @@ func nowNano() int64 { return time.Now().UnixNano() }
 const sweepEvery = 250 * time.Millisecond
 
 // sweep enforces the auth timeout, token expiry, write timeout, close handshake timeout,
-// keepalive pings and the dead-connection timeout.
+// keepalive pings, the pong timeout and the dead-connection timeout.
 func (s *Server) sweep() {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
@@ -59,11 +59,15 @@ func (s *Server) sweep() {
 				return
 			}
 			idle := nowN - c.lastSeen.Load()
+			pingedAt := c.pingedAt.Load()
 			switch {
-			case idle > int64(cfg.IdleTimeout):
-				c.requestRelease() // dead or half-open: nobody would read a close frame
-			case idle > int64(cfg.PingInterval) && !c.pinged.Load():
-				c.pinged.Store(true)
+			case idle > int64(cfg.IdleTimeout),
+				pingedAt != 0 && nowN-pingedAt > int64(cfg.PongTimeout):
+				// Dead, half-open or stalled (mid-frame or mid-fragment, which the frame
+				// reader alone cannot tell from a slow peer): nobody would read a close frame.
+				c.requestRelease()
+			case pingedAt == 0 && idle > int64(cfg.PingInterval):
+				c.pingedAt.Store(nowN)
 				c.sendFrame(ws.CompiledPing, true)
 			}
 		})
