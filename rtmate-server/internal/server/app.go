@@ -58,8 +58,8 @@ func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
 		} else {
 			st.usage = &Usage{Since: time.Now()}
 		}
-		if ac.APIKey != "" {
-			set.keys[sha256.Sum256([]byte(ac.APIKey))] = ac.ID
+		for _, k := range ac.AllAPIKeys() {
+			set.keys[sha256.Sum256([]byte(k))] = ac.ID
 		}
 		if r := st.limits.MaxPublishRate; r > 0 {
 			st.pub = &sharedBucket{rate: r, burst: max(1, int(r))}
