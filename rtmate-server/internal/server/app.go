@@ -98,11 +98,14 @@ type Usage struct {
 	MessagesOut     atomic.Int64 // pushes delivered
 	BytesIn         atomic.Int64
 	BytesOut        atomic.Int64
+	// Calls counts rpc and script invocations (the scripting engine adds to it).
+	Calls atomic.Int64
 	// Since is when the counters started: when the process started with the app, or the reload
 	// that added it (an app removed and added again starts from zero).
 	Since time.Time
 
 	connSecondsSeen atomic.Int64 // the largest connection-seconds reported, so reports never go back
+	month           monthCount   // for limits.monthly_messages (admin_methods.go)
 }
 
 func (u *Usage) connected() int64 {
