@@ -61,11 +61,12 @@ type Admin struct {
 	mu   sync.Mutex // serialises changes; guards recs
 	recs map[string]store.Record
 
-	httpSrv *http.Server // on admin.listen, nil on the main port
-	addr    string
-	cancel  context.CancelFunc
-	stop    chan struct{} // closed by Close: streams end
-	wg      sync.WaitGroup
+	httpSrv   *http.Server // on admin.listen, nil on the main port
+	addr      string
+	cancel    context.CancelFunc
+	stop      chan struct{} // closed by Close: streams end
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 type namedToken struct {
@@ -188,6 +189,12 @@ func (a *Admin) ReloadFile(cfg *config.Config) (*config.Config, error) {
 // closes the store. Call it after the server's Shutdown, so that the last connections'
 // seconds are in the final flush.
 func (a *Admin) Close(ctx context.Context) error {
+	err := errors.New("admin: already closed")
+	a.closeOnce.Do(func() { err = a.close(ctx) })
+	return err
+}
+
+func (a *Admin) close(ctx context.Context) error {
 	if a.stop != nil {
 		close(a.stop)
 	}

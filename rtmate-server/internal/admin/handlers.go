@@ -213,7 +213,6 @@ func refuseFiles(keys []auth.KeyConfig) []string {
 	return out
 }
 
-
 func (a *Admin) patchApp(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	a.mu.Lock()
