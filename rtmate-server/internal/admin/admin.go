@@ -89,7 +89,7 @@ func start(cfg *config.Config, srv backend, log *zap.Logger, opts Options) (*Adm
 	st := opts.Store
 	if st == nil {
 		var err error
-		if st, err = store.OpenBolt(cfg.DataDir); err != nil {
+		if st, err = openStore(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -111,6 +111,10 @@ func start(cfg *config.Config, srv backend, log *zap.Logger, opts Options) (*Adm
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.agg.Run(ctx) }()
 	go func() { defer a.wg.Done(); a.live.run(ctx) }()
+	if w, ok := st.(store.Watcher); ok {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.follow(ctx, w) }()
+	}
 
 	h := a.Handler()
 	if cfg.Admin.Listen == "" {
@@ -137,6 +141,15 @@ func start(cfg *config.Config, srv backend, log *zap.Logger, opts Options) (*Adm
 	}()
 	log.Info("admin API listening", zap.String("addr", a.addr))
 	return a, nil
+}
+
+// openStore is the Redis engine's Redis when the engine is redis (every node sees the same
+// apps and usage), else the Bolt file in data_dir.
+func openStore(cfg *config.Config) (store.Store, error) {
+	if cfg.Engine.Type == "redis" {
+		return store.NewRedis(cfg.Engine.Redis)
+	}
+	return store.OpenBolt(cfg.DataDir)
 }
 
 func (a *Admin) done() <-chan struct{} { return a.stop }

@@ -39,6 +39,12 @@ type stack struct {
 // a new temporary one).
 func startStack(t *testing.T, dir string, adjust func(*config.Config)) *stack {
 	t.Helper()
+	return startStackWith(t, dir, adjust, Options{})
+}
+
+// startStackWith is startStack with admin options (a shared store).
+func startStackWith(t *testing.T, dir string, adjust func(*config.Config), opts Options) *stack {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -53,7 +59,7 @@ func startStack(t *testing.T, dir string, adjust func(*config.Config)) *stack {
 	})
 	srv := testserver.Start(t, cfg, server.Options{})
 	srv.Handle("/api/", api.New(srv.Server, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
-	adm, err := start(cfg, srv.Server, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Options{})
+	adm, err := start(cfg, srv.Server, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
