@@ -104,6 +104,11 @@ func start(cfg *config.Config, srv backend, log *zap.Logger, opts Options) (*Adm
 		return nil, err
 	}
 	a.agg = usage.New(srv, st, srv.NodeID(), cfg.Admin.UsageFlushInterval, log.Named("usage"))
+	// A first flush (nothing to add yet) gives apps with monthly_messages their month so far
+	// from the store before the first publication is accepted.
+	if err := a.agg.Flush(context.Background()); err != nil {
+		log.Warn("usage store not read at start; monthly quotas count this node only until the next flush", zap.Error(err))
+	}
 	a.live = newLive(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
