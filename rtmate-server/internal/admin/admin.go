@@ -116,6 +116,10 @@ func start(cfg *config.Config, srv backend, log *zap.Logger, opts Options) (*Adm
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.agg.Run(ctx) }()
 	go func() { defer a.wg.Done(); a.live.run(ctx) }()
+	if b, ok := st.(store.Board); ok {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.report(ctx, b) }()
+	}
 	if w, ok := st.(store.Watcher); ok {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); a.follow(ctx, w) }()

@@ -49,8 +49,16 @@ func (a *Admin) Handler() http.Handler {
 	route("GET /admin/api/apps/{id}/channels", a.channels)
 	route("GET /admin/api/apps/{id}/presence", a.presence)
 	route("GET /admin/api/apps/{id}/usage", a.usage)
-	route("GET /admin/api/nodes", func(http.ResponseWriter, *http.Request) (any, error) {
-		return map[string]any{"nodes": []server.NodeInfo{a.srv.Node()}}, nil
+	route("GET /admin/api/nodes", func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		all, err := a.allFigures(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		nodes := make([]server.NodeInfo, len(all))
+		for i, f := range all {
+			nodes[i] = f.Node
+		}
+		return map[string]any{"nodes": nodes}, nil
 	})
 	route("/admin/api/", func(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, &apiError{status: http.StatusNotFound, code: protocol.UnsupportedEvent, problems: []string{"no endpoint " + r.Method + " " + r.URL.Path}}
@@ -471,22 +479,33 @@ func (a *Admin) publish(w http.ResponseWriter, r *http.Request) (any, error) {
 	return protocol.ChannelData{Channel: req.Channel, Offset: off}, nil
 }
 
+// stats sums the app's live figures over every node (with a shared store) and lists them.
 func (a *Admin) stats(_ http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if _, err := a.runningApp(id); err != nil {
 		return nil, err
 	}
-	p := a.live.latest(id)
-	if p == nil {
-		p = &point{T: time.Now().Unix()}
+	all, err := a.allFigures(r.Context())
+	if err != nil {
+		return nil, err
 	}
-	node := map[string]any{
-		"node": a.srv.NodeID(), "connections": p.Connections, "channels": a.srv.AppChannelCount(id),
-		"messages_in_per_s": p.In, "messages_out_per_s": p.Out,
+	type nodeStats struct {
+		Node string `json:"node"`
+		appFigures
+	}
+	var total appFigures
+	nodes := []nodeStats{}
+	for _, f := range all {
+		af := f.Apps[id]
+		total.Connections += af.Connections
+		total.Channels = max(total.Channels, af.Channels) // a channel may have subscribers on several nodes
+		total.In += af.In
+		total.Out += af.Out
+		nodes = append(nodes, nodeStats{Node: f.Node.ID, appFigures: af})
 	}
 	return map[string]any{
-		"app_id": id, "t": p.T, "connections": p.Connections, "channels": node["channels"],
-		"messages_in_per_s": p.In, "messages_out_per_s": p.Out, "nodes": []any{node},
+		"app_id": id, "t": time.Now().Unix(), "connections": total.Connections, "channels": total.Channels,
+		"messages_in_per_s": total.In, "messages_out_per_s": total.Out, "nodes": nodes,
 	}, nil
 }
 

@@ -64,6 +64,26 @@ func TestTwoNodesShareApps(t *testing.T) {
 		t.Fatalf("summed messages_in = %d, want 2", u.Total.MessagesIn)
 	}
 
+	// Node a's stats and nodes list include node b's figures (its connection).
+	eventually(t, "node a sees node b's connection", func() bool {
+		var st struct {
+			Connections int64 `json:"connections"`
+			Nodes       []struct {
+				Node        string `json:"node"`
+				Connections int64  `json:"connections"`
+			} `json:"nodes"`
+		}
+		a.ok(t, "GET", "/admin/api/apps/shared/stats", nil, &st)
+		return st.Connections == 1 && len(st.Nodes) == 2
+	})
+	var nodes struct {
+		Nodes []struct{ ID string } `json:"nodes"`
+	}
+	a.ok(t, "GET", "/admin/api/nodes", nil, &nodes)
+	if len(nodes.Nodes) != 2 {
+		t.Fatalf("nodes = %+v", nodes)
+	}
+
 	// Disabling on a closes the connection on b.
 	start = time.Now()
 	a.ok(t, "PATCH", "/admin/api/apps/shared", map[string]any{"disabled": true}, nil)

@@ -246,3 +246,72 @@ func (s *Redis) Close() error {
 	s.client.Close()
 	return nil
 }
+
+// Board is a store where nodes leave their live figures for each other (the admin API's
+// per-node stats and nodes list).
+type Board interface {
+	// PutNode records node's figures (a JSON document) as of now.
+	PutNode(ctx context.Context, node string, figures []byte) error
+	// Nodes returns the figures of every node heard from within maxAge, by node id.
+	Nodes(ctx context.Context, maxAge time.Duration) (map[string][]byte, error)
+}
+
+var _ Board = (*Redis)(nil)
+
+func (s *Redis) nodesKey() string     { return s.prefix + "admin:nodes" }
+func (s *Redis) nodeStatsKey() string { return s.prefix + "admin:nodestats" }
+
+// nodeForget is how long a silent node's figures are kept before they are deleted.
+const nodeForget = time.Minute
+
+// PutNode implements Board: a sorted set of node ids scored by when they last reported, and a
+// hash of their figures; nodes silent for a minute are removed.
+func (s *Redis) PutNode(ctx context.Context, node string, figures []byte) error {
+	b := s.client.B()
+	now := time.Now().UnixMilli()
+	cutoff := strconv.FormatInt(now-nodeForget.Milliseconds(), 10)
+	gone, err := s.client.Do(ctx, b.Zrangebyscore().Key(s.nodesKey()).Min("-inf").Max(cutoff).Build()).AsStrSlice()
+	if err != nil {
+		return fmt.Errorf("store: redis put node: %w", err)
+	}
+	if len(gone) > 0 {
+		if err := s.client.Do(ctx, b.Hdel().Key(s.nodeStatsKey()).Field(gone...).Build()).Error(); err != nil {
+			return fmt.Errorf("store: redis forget nodes: %w", err)
+		}
+	}
+	res := s.client.DoMulti(ctx,
+		b.Hset().Key(s.nodeStatsKey()).FieldValue().FieldValue(node, string(figures)).Build(),
+		b.Zadd().Key(s.nodesKey()).ScoreMember().ScoreMember(float64(now), node).Build(),
+		b.Zremrangebyscore().Key(s.nodesKey()).Min("-inf").Max(cutoff).Build(),
+	)
+	for _, r := range res {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("store: redis put node: %w", err)
+		}
+	}
+	return nil
+}
+
+// Nodes implements Board.
+func (s *Redis) Nodes(ctx context.Context, maxAge time.Duration) (map[string][]byte, error) {
+	b := s.client.B()
+	min := strconv.FormatInt(time.Now().Add(-maxAge).UnixMilli(), 10)
+	ids, err := s.client.Do(ctx, b.Zrangebyscore().Key(s.nodesKey()).Min(min).Max("+inf").Build()).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis nodes: %w", err)
+	}
+	out := make(map[string][]byte, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	vals, err := s.client.Do(ctx, b.Hmget().Key(s.nodeStatsKey()).Field(ids...).Build()).ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis node figures: %w", err)
+	}
+	for i, v := range vals {
+		if str, err := v.ToString(); err == nil && i < len(ids) {
+			out[ids[i]] = []byte(str)
+		}
+	}
+	return out, nil
+}
