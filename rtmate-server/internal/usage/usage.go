@@ -114,6 +114,8 @@ func (a *Aggregator) Flush(ctx context.Context) error {
 		}
 	}
 	clear(a.peak)
+	// Rebuilt from this flush only, so that removed apps are forgotten.
+	a.last = make(map[string]server.UsageReport, len(reports))
 	for _, r := range reports {
 		a.last[r.AppID] = r
 	}
