@@ -92,3 +92,20 @@ func TestTwoNodesShareApps(t *testing.T) {
 		t.Errorf("node b closed the connection after %v, want within 1 s", d)
 	}
 }
+
+// TestStartingNodeReadsApps: a node started with the redis engine's config reads every stored
+// app before it serves anything, so the first connection of a stored app succeeds.
+func TestStartingNodeReadsApps(t *testing.T) {
+	rs := redistest.Start(t)
+	redisCfg := func(c *config.Config) {
+		c.Engine.Type, c.Engine.Redis.Address, c.Engine.Redis.KeyPrefix = "redis", rs.Addr, "t3:"
+	}
+	a := startStack(t, "", redisCfg)
+	var c createdApp
+	a.ok(t, "POST", "/admin/api/apps", map[string]any{"id": "early"}, &c)
+
+	b := startStack(t, "", redisCfg)
+	if _, r := connect(t, b, "early", sign(t, "early", c.Kid, c.Secret, "alice")); r.Code != 200 {
+		t.Fatalf("first connection on a new node: %+v", r)
+	}
+}
