@@ -88,10 +88,11 @@ function h(tag, attrs = {}, ...children) {
   return e;
 }
 
-function svg(cls, testid) {
+function svg(cls, testid, label) {
   const s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   s.setAttribute("class", cls);
   s.setAttribute("role", "img");
+  if (label) s.setAttribute("aria-label", label);
   if (testid) s.dataset.testid = testid;
   return s;
 }
@@ -196,7 +197,7 @@ async function showApps() {
   const rows = new Map();
   const tbody = h("tbody");
   for (const a of apps) {
-    const spark = svg("spark");
+    const spark = svg("spark", undefined, `messages per second of ${a.id}`);
     const conns = h("td", { class: "num", testid: "app-connections" }, String(a.connections));
     const rate = h("td", { class: "num hide-small" }, "0");
     rows.set(a.id, { spark, conns, rate, points: [] });
@@ -247,7 +248,7 @@ async function showApp(id) {
   const sections = [];
 
   // Live chart of the last hour.
-  const chart = svg("chart", "live-chart");
+  const chart = svg("chart", "live-chart", "connections and messages per second over the last hour");
   const liveConns = h("span", { testid: "live-connections" }, String(app.connections));
   const series = { c: [], i: [], o: [] };
   const draw = () => {
@@ -445,7 +446,7 @@ async function showApp(id) {
   }
 
   // Usage.
-  const uChart = svg("chart", "usage-chart");
+  const uChart = svg("chart", "usage-chart", "messages per day");
   const uBody = h("tbody");
   const uErrs = h("div");
   const uFrom = h("input", { id: "u-from", type: "date", testid: "usage-from", value: new Date(Date.now() - 30 * 864e5).toISOString().slice(0, 10) });
