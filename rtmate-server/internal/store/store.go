@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -29,8 +28,23 @@ type Store interface {
 	Close() error
 }
 
-// ErrNotFound is returned for a missing record.
-var ErrNotFound = errors.New("store: not found")
+// Watcher is a store shared by several nodes: they learn of each other's app changes.
+type Watcher interface {
+	// Version changes whenever an app is put or deleted.
+	Version(ctx context.Context) (int64, error)
+	// Watch calls changed for every announced change until ctx ends; it returns the error
+	// that ended the subscription (the caller resubscribes).
+	Watch(ctx context.Context, changed func()) error
+}
+
+// Board is a store where nodes leave their live figures for each other (the admin API's
+// per-node stats and nodes list).
+type Board interface {
+	// PutNode records node's figures (a JSON document) as of now.
+	PutNode(ctx context.Context, node string, figures []byte) error
+	// Nodes returns the figures of every node heard from within maxAge, by node id.
+	Nodes(ctx context.Context, maxAge time.Duration) (map[string][]byte, error)
+}
 
 // Record is one app managed through the admin API, encoded with the config's own YAML keys
 // so that a stored app is decoded (strictly) by the same code as a config file's.

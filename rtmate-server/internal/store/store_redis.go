@@ -33,15 +33,6 @@ var (
 	_ Watcher = (*Redis)(nil)
 )
 
-// Watcher is a store shared by several nodes: they learn of each other's app changes.
-type Watcher interface {
-	// Version changes whenever an app is put or deleted.
-	Version(ctx context.Context) (int64, error)
-	// Watch calls changed for every announced change until ctx ends; it returns the error
-	// that ended the subscription (the caller resubscribes).
-	Watch(ctx context.Context, changed func()) error
-}
-
 // NewRedis connects to the engine's Redis (engine.redis in the config).
 func NewRedis(cfg config.Redis) (*Redis, error) {
 	opt := rueidis.ClientOption{
@@ -245,15 +236,6 @@ func (s *Redis) Usage(ctx context.Context, app string, from, to time.Time) ([]Ho
 func (s *Redis) Close() error {
 	s.client.Close()
 	return nil
-}
-
-// Board is a store where nodes leave their live figures for each other (the admin API's
-// per-node stats and nodes list).
-type Board interface {
-	// PutNode records node's figures (a JSON document) as of now.
-	PutNode(ctx context.Context, node string, figures []byte) error
-	// Nodes returns the figures of every node heard from within maxAge, by node id.
-	Nodes(ctx context.Context, maxAge time.Duration) (map[string][]byte, error)
 }
 
 var _ Board = (*Redis)(nil)
