@@ -308,6 +308,7 @@ func TestUsageAndMonthlyQuota(t *testing.T) {
 	if st != 200 || err != nil || len(recs) != 2 || recs[0][3] != "messages_in" || recs[1][3] != "3" {
 		t.Fatalf("csv = %d %v %q", st, err, recs)
 	}
+	s.fails(t, "GET", "/admin/api/apps/no:such:app/usage", nil, http.StatusNotFound)
 	for _, q := range []string{"granularity=week", "from=yesterday", "from=2026-01-02&to=2026-01-01", "format=xml"} {
 		s.fails(t, "GET", "/admin/api/apps/billed/usage?"+q, nil, http.StatusBadRequest)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/store"
 )
 
@@ -37,6 +38,9 @@ func parseTime(s string) (time.Time, bool) {
 // app (billing after a deletion), so an unknown id with stored usage answers.
 func (a *Admin) usage(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
+	if !config.ValidAppID(id) {
+		return nil, notFound(id) // never a store key built from an id no app can have
+	}
 	q := r.URL.Query()
 	to := store.HourOf(time.Now()).Add(time.Hour)
 	from := to.Add(-30 * 24 * time.Hour)

@@ -150,3 +150,6 @@ func (a *App) AllAPIKeys() []string {
 	}
 	return append(out, a.APIKeys...)
 }
+
+// ValidAppID reports whether id is a possible app id (1-64 characters of [A-Za-z0-9_.-]).
+func ValidAppID(id string) bool { return appIDPattern.MatchString(id) }
