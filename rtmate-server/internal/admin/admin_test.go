@@ -389,3 +389,20 @@ func TestAdminListen(t *testing.T) {
 		t.Fatalf("admin API on the main port with admin.listen set: %d", resp.StatusCode)
 	}
 }
+
+func TestRequireToken(t *testing.T) {
+	s := startStack(t, "", nil)
+	s.Handle("POST /admin/drain", s.adm.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(Who(r)))
+	})))
+	for _, c := range []struct {
+		token  string
+		status int
+		body   string
+	}{{"", 401, ""}, {"nope-nope-nope-nope", 401, ""}, {opsToken, 200, "ops"}} {
+		st, _, raw := s.call(t, c.token, "POST", "/admin/drain", nil)
+		if st != c.status || (c.body != "" && string(raw) != c.body) {
+			t.Errorf("token %q: %d %s, want %d %s", c.token, st, raw, c.status, c.body)
+		}
+	}
+}

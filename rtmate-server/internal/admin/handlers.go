@@ -582,3 +582,22 @@ func (a *Admin) stream(w http.ResponseWriter, r *http.Request) {
 		fl.Flush()
 	}
 }
+
+// RequireToken wraps h so that it answers only requests with an admin token (401 otherwise),
+// for admin endpoints served outside /admin/api/ (POST /admin/drain). Mount it on the main
+// mux with a more specific pattern than /admin/, e.g. mux.Handle("POST /admin/drain", …).
+func (a *Admin) RequireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := a.who(r)
+		if name == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rtmate-admin"`)
+			server.WriteEnvelope(w, http.StatusUnauthorized, protocol.Unauthenticated, map[string]any{"errors": []string{"missing or unknown admin token"}})
+			return
+		}
+		a.log.Info("admin request", zap.String("who", name), zap.String("path", r.URL.Path))
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, name)))
+	})
+}
+
+// Who returns the name of the admin token a request passed RequireToken (or the API) with.
+func Who(r *http.Request) string { return whoOf(r) }
