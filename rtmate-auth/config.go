@@ -4,7 +4,7 @@ import "time"
 
 // KeyConfig is one verification key of an app. An app may list several, which is how keys are
 // rotated: publish the new key next to the old one, switch the issuer, drop the old key once
-// its last token has expired. Exactly one of Secret, PublicKey, PublicKeyFile and JWKSFile
+// its last token has expired. Exactly one of Secret, PublicKey, PublicKeyFile, JWKSFile and JWKS
 // must be set.
 type KeyConfig struct {
 	// Kid is optional. A token whose header names a kid is checked against the keys with that
@@ -25,6 +25,9 @@ type KeyConfig struct {
 	// keys with "use":"enc" are skipped. Kid must be empty; Alg, if set, must agree with
 	// every key.
 	JWKSFile string `yaml:"jwks_file"`
+	// JWKS is a JWK Set document inline, with the same rules as JWKSFile (the admin API stores
+	// keys this way: it never names files on the server).
+	JWKS string `yaml:"jwks"`
 }
 
 // AppConfig is one app as far as authentication is concerned. The server inlines it into its

@@ -39,13 +39,13 @@ func loadKeys(app AppConfig, dir string) ([]*verifyKey, error) {
 
 func loadKey(kc KeyConfig, where, dir string) ([]*verifyKey, error) {
 	n := 0
-	for _, s := range []string{kc.Secret, kc.PublicKey, kc.PublicKeyFile, kc.JWKSFile} {
+	for _, s := range []string{kc.Secret, kc.PublicKey, kc.PublicKeyFile, kc.JWKSFile, kc.JWKS} {
 		if s != "" {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, fmt.Errorf("%s: set exactly one of secret, public_key, public_key_file, jwks_file (got %d)", where, n)
+		return nil, fmt.Errorf("%s: set exactly one of secret, public_key, public_key_file, jwks_file, jwks (got %d)", where, n)
 	}
 	want := algInvalid
 	if kc.Alg != "" {
@@ -77,6 +77,12 @@ func loadKey(kc KeyConfig, where, dir string) ([]*verifyKey, error) {
 		}
 		return oneKey(kc.Kid, where, want, raw)
 
+	case kc.JWKS != "":
+		if kc.Kid != "" {
+			return nil, fmt.Errorf("%s: kid cannot be combined with jwks (each JWK carries its own kid)", where)
+		}
+		return parseJWKS([]byte(kc.JWKS), where+": jwks", want)
+
 	default:
 		path := resolvePath(dir, kc.JWKSFile)
 		if kc.Kid != "" {
@@ -106,9 +112,13 @@ func loadJWKS(path, where string, want alg) ([]*verifyKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: jwks_file: %w", where, err)
 	}
+	return parseJWKS(b, where+": jwks_file", want)
+}
+
+func parseJWKS(b []byte, where string, want alg) ([]*verifyKey, error) {
 	set, err := jwk.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: jwks_file: %w", where, err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	var keys []*verifyKey
 	for i := range set.Len() {

@@ -28,6 +28,7 @@ func testRegistry(tb testing.TB, opts Options) *Registry {
 		opts.Now = fixedNow
 	}
 	rsaFile := writeFile(tb, "rsa.pem", rsaKey.pubPEM)
+	jwksDoc := jwksJSON(tb, jwksEntry{key: edKey.priv, kid: "inline-d1", alg: "EdDSA"})
 	jwksFile := writeFile(tb, "keys.jwks", jwksJSON(tb,
 		jwksEntry{key: rsaKey.priv, kid: "r1", alg: "RS256"},
 		jwksEntry{key: ecKey.priv, kid: "e1"},              // alg inferred from the key
@@ -45,6 +46,7 @@ func testRegistry(tb testing.TB, opts Options) *Registry {
 		{ID: "es", Keys: []KeyConfig{{PublicKey: string(ecKey.pubPEM)}}},
 		{ID: "ed", Keys: []KeyConfig{{PublicKey: string(edKey.pubPEM), Alg: "EdDSA"}}},
 		{ID: "jwks", Keys: []KeyConfig{{JWKSFile: jwksFile}}},
+		{ID: "jwks-inline", Keys: []KeyConfig{{JWKS: string(jwksDoc)}}},
 		{ID: "hs-rs", Secret: hsSecret, Keys: []KeyConfig{{Kid: "rsa", PublicKey: string(rsaKey.pubPEM)}}},
 	}
 	r, err := NewRegistry(apps, opts)
@@ -100,6 +102,9 @@ func TestValidate(t *testing.T) {
 		{name: "JWKS RS256 by kid", app: "jwks", token: mustSign(t, c("jwks"), SigningKey{PrivateKeyPEM: rsaKey.privPEM, Kid: "r1"})},
 		{name: "JWKS ES256 alg inferred", app: "jwks", token: mustSign(t, c("jwks"), SigningKey{PrivateKeyPEM: ecKey.privPEM, Kid: "e1"})},
 		{name: "JWKS EdDSA by kid", app: "jwks", token: mustSign(t, c("jwks"), SigningKey{PrivateKeyPEM: edKey.privPEM, Kid: "d1"})},
+		{name: "inline JWKS by kid", app: "jwks-inline", token: mustSign(t, c("jwks-inline"), SigningKey{PrivateKeyPEM: edKey.privPEM, Kid: "inline-d1"})},
+		{name: "inline JWKS other key", app: "jwks-inline", token: mustSign(t, c("jwks-inline"), SigningKey{PrivateKeyPEM: ecKey.privPEM}),
+			code: protocol.SignatureInvalid},
 		{name: "JWKS without kid", app: "jwks", token: mustSign(t, c("jwks"), SigningKey{PrivateKeyPEM: ecKey.privPEM})},
 		{name: "JWKS enc key skipped", app: "jwks", token: mustSign(t, c("jwks"), SigningKey{PrivateKeyPEM: ecKey2.privPEM, Kid: "e2"}),
 			code: protocol.SignatureInvalid, cause: ErrUnknownKid},

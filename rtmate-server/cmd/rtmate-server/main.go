@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	auth "github.com/rtmate/rtmate/rtmate-auth"
+	"github.com/rtmate/rtmate/rtmate-server/internal/admin"
 	"github.com/rtmate/rtmate/rtmate-server/internal/api"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/demo"
@@ -82,6 +83,16 @@ func run() error {
 			zap.String("demo_page", "http://"+cfg.Listen+"/demo/"))
 	}
 
+	// The stored apps are applied before the server accepts anything (nil: admin off).
+	adm, err := admin.Start(cfg, srv, log.Named("admin"), admin.Options{OnApply: hooks.Reload})
+	if err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	apply := func(c *config.Config) (*config.Config, error) { return c, srv.Reload(c) }
+	if adm != nil {
+		apply = adm.ReloadFile
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -102,7 +113,7 @@ func run() error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				if newCfg := reload(srv, *configPath, *listen, log); newCfg != nil {
+				if newCfg := reload(apply, *configPath, *listen, log); newCfg != nil {
 					hooks.Reload(newCfg)
 				}
 				continue
@@ -118,6 +129,13 @@ func run() error {
 				log.Warn("webhooks not flushed", zap.Error(werr))
 			}
 			wcancel()
+			if adm != nil {
+				actx, acancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+				if aerr := adm.Close(actx); aerr != nil {
+					log.Error("admin: closing", zap.Error(aerr))
+				}
+				acancel()
+			}
 			if err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
@@ -138,7 +156,8 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 // reload applies the config file again and returns it, or nil when it was not applied.
-func reload(srv *server.Server, path, listen string, log *zap.Logger) *config.Config {
+// apply runs cfg and returns the configuration in force (with the admin API's stored apps).
+func reload(apply func(*config.Config) (*config.Config, error), path, listen string, log *zap.Logger) *config.Config {
 	if path == "" {
 		log.Warn("SIGHUP ignored: no config file in development mode")
 		return nil
@@ -148,7 +167,7 @@ func reload(srv *server.Server, path, listen string, log *zap.Logger) *config.Co
 		cfg.Listen = listen
 	}
 	if err == nil {
-		err = srv.Reload(cfg)
+		cfg, err = apply(cfg)
 	}
 	if err != nil {
 		log.Error("reload failed; keeping the running config", zap.Error(err))

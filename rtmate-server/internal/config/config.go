@@ -49,6 +49,11 @@ type Config struct {
 	Engine Engine `yaml:"engine"`
 	// Apps are the tenants.
 	Apps []App `yaml:"apps"`
+	// Admin configures the admin API and console (admin.go).
+	Admin Admin `yaml:"admin"`
+	// DataDir holds the embedded store of apps created through the admin API and of usage.
+	// Default ./rtmate-data (RTMATE_DATA_DIR).
+	DataDir string `yaml:"data_dir"`
 
 	// Dir is the config file's directory, for relative key paths.
 	Dir string `yaml:"-"`
@@ -86,6 +91,8 @@ type App struct {
 	// APIKey authenticates the HTTP server API (Authorization: Bearer). Empty disables the API
 	// for this app.
 	APIKey string `yaml:"api_key"`
+	// APIKeys are further API keys, all valid at once: how API keys are rotated.
+	APIKeys []string `yaml:"api_keys"`
 	// PresenceChannels are extra patterns ("room-*", exact names) of presence channels besides
 	// the presence- prefix.
 	PresenceChannels []string `yaml:"presence_channels"`
@@ -160,6 +167,7 @@ func (c *Config) applyEnv() {
 	if v := os.Getenv("RTMATE_REDIS_ADDRESS"); v != "" {
 		c.Engine.Type, c.Engine.Redis.Address = "redis", v
 	}
+	c.applyAdminEnv()
 }
 
 func (c *Config) setDefaults() {
@@ -193,14 +201,18 @@ func (c *Config) setDefaults() {
 		c.Engine.Redis.KeyPrefix = "rtmate:"
 	}
 	c.Defaults = c.Defaults.Merge(BuiltinLimits)
+	c.setAdminDefaults()
 }
 
 var appIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,64}$`)
 
 // Validate reports the first problem of a configuration.
 func (c *Config) Validate() error {
-	if len(c.Apps) == 0 {
-		return errors.New("no apps configured")
+	if len(c.Apps) == 0 && !c.Admin.Enabled() {
+		return errors.New("no apps configured (and no admin token to create them with)")
+	}
+	if err := c.Admin.validate(); err != nil {
+		return err
 	}
 	switch c.Engine.Type {
 	case "memory":
@@ -227,12 +239,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("apps[%d].id %q: duplicate", i, a.ID)
 		}
 		seen[a.ID] = true
-		if a.APIKey != "" {
+		for _, k := range a.AllAPIKeys() {
 			// The HTTP API finds the app by its key alone.
-			if keys[a.APIKey] {
+			if keys[k] {
 				return fmt.Errorf("apps[%d] (%s).api_key: the same key as another app", i, a.ID)
 			}
-			keys[a.APIKey] = true
+			keys[k] = true
 		}
 		if err := a.Limits.validate(); err != nil {
 			return fmt.Errorf("apps[%d] (%s).limits: %w", i, a.ID, err)

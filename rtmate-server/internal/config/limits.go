@@ -39,6 +39,10 @@ type Limits struct {
 	HistorySize int `yaml:"history_size"`
 	// HistoryTTL is how long history is kept. Default 0 (until pushed out by HistorySize).
 	HistoryTTL time.Duration `yaml:"history_ttl"`
+	// MonthlyMessages caps the messages the app may publish per calendar month (UTC), summed
+	// over every node from the usage store; over it, publishes get 429 超出配额. Needs the
+	// admin API's usage store (docs/admin.md). Default unlimited (0).
+	MonthlyMessages int64 `yaml:"monthly_messages"`
 }
 
 // BuiltinLimits are the documented defaults.
@@ -86,21 +90,35 @@ func (l Limits) Merge(d Limits) Limits {
 		MaxPublishRate: pickF(l.MaxPublishRate, d.MaxPublishRate),
 		HistorySize:    pick(l.HistorySize, d.HistorySize),
 		HistoryTTL:     pickD(l.HistoryTTL, d.HistoryTTL),
+		MonthlyMessages: func() int64 {
+			if l.MonthlyMessages == 0 {
+				return d.MonthlyMessages
+			}
+			return l.MonthlyMessages
+		}(),
 	}
 }
 
 func (l Limits) validate() error {
-	switch {
-	case l.MaxMessageSize < 0 || l.MaxMessageSize > 16<<20:
-		return errors.New("max_message_size must be between 1 and 16777216")
-	case l.MaxQueueBytes < 0:
-		return errors.New("max_queue_bytes must be positive")
-	case l.MaxChannels < 0:
-		return errors.New("max_channels_per_connection must be positive")
-	case l.HistorySize < 0 || l.HistorySize > 100000:
-		return errors.New("history_size must be between 0 and 100000")
-	case l.Burst < 0:
-		return errors.New("burst must be positive")
+	if p := l.problems(""); len(p) > 0 {
+		return errors.New(p[0])
 	}
 	return nil
+}
+
+// problems lists every bad field, each prefixed with prefix.
+func (l Limits) problems(prefix string) []string {
+	var out []string
+	add := func(bad bool, msg string) {
+		if bad {
+			out = append(out, prefix+msg)
+		}
+	}
+	add(l.MaxMessageSize < 0 || l.MaxMessageSize > 16<<20, "max_message_size must be between 1 and 16777216")
+	add(l.MaxQueueBytes < 0, "max_queue_bytes must be positive")
+	add(l.MaxChannels < 0, "max_channels_per_connection must be positive")
+	add(l.HistorySize < 0 || l.HistorySize > 100000, "history_size must be between 0 and 100000")
+	add(l.Burst < 0, "burst must be positive")
+	add(l.MonthlyMessages < 0, "monthly_messages must be positive")
+	return out
 }

@@ -93,6 +93,9 @@ func (s *Server) publishAPI(appID string, channels []string, data []byte) ([]uin
 	if len(data) == 0 || !protocol.Valid(data) {
 		return nil, protocol.Errorf(protocol.InvalidParams, "data is not one JSON value")
 	}
+	if err := a.monthlyQuota(len(channels)); err != nil {
+		return nil, err
+	}
 	if !a.pub.allowN(nowNano(), len(channels)) {
 		return nil, protocol.Errorf(protocol.QuotaExceeded, "app publish rate %v/s", a.limits.MaxPublishRate)
 	}
@@ -196,6 +199,8 @@ type UsageReport struct {
 	MessagesOut int64
 	BytesIn     int64
 	BytesOut    int64
+	// Calls counts rpc and script invocations.
+	Calls int64
 }
 
 // AppUsage returns one app's usage.
@@ -245,6 +250,7 @@ func (a *appState) report(liveSeconds int64) UsageReport {
 		MessagesOut:       u.MessagesOut.Load(),
 		BytesIn:           u.BytesIn.Load(),
 		BytesOut:          u.BytesOut.Load(),
+		Calls:             u.Calls.Load(),
 	}
 }
 

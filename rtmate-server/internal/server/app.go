@@ -58,8 +58,8 @@ func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
 		} else {
 			st.usage = &Usage{Since: time.Now()}
 		}
-		if ac.APIKey != "" {
-			set.keys[sha256.Sum256([]byte(ac.APIKey))] = ac.ID
+		for _, k := range ac.AllAPIKeys() {
+			set.keys[sha256.Sum256([]byte(k))] = ac.ID
 		}
 		if r := st.limits.MaxPublishRate; r > 0 {
 			st.pub = &sharedBucket{rate: r, burst: max(1, int(r))}
@@ -98,11 +98,14 @@ type Usage struct {
 	MessagesOut     atomic.Int64 // pushes delivered
 	BytesIn         atomic.Int64
 	BytesOut        atomic.Int64
+	// Calls counts rpc and script invocations (the scripting engine adds to it).
+	Calls atomic.Int64
 	// Since is when the counters started: when the process started with the app, or the reload
 	// that added it (an app removed and added again starts from zero).
 	Since time.Time
 
 	connSecondsSeen atomic.Int64 // the largest connection-seconds reported, so reports never go back
+	month           monthCount   // for limits.monthly_messages (admin_methods.go)
 }
 
 func (u *Usage) connected() int64 {

@@ -127,6 +127,9 @@ func (s *Server) announce(key engine.ChannelKey, kind engine.Kind, c *Conn) {
 
 // publish accepts a message for ch from a connection or the API.
 func (s *Server) publish(a *appState, ch string, data []byte, from ConnInfo) (engine.StreamPosition, error) {
+	if err := a.monthlyQuota(1); err != nil {
+		return engine.StreamPosition{}, err
+	}
 	if !a.pub.allow(nowNano()) {
 		return engine.StreamPosition{}, protocol.Errorf(protocol.QuotaExceeded, "app publish rate %v/s", a.limits.MaxPublishRate)
 	}

@@ -60,10 +60,10 @@ process.on("exit", () => {
 });
 
 /**
- * startServer runs the real server in development mode on 127.0.0.1:<port> and waits until
- * /healthz answers. The returned handle can stop and restart it on the same port.
+ * startServer runs the real server in development mode on 127.0.0.1:<port> (with env added to
+ * its environment) and waits until /healthz answers. The returned handle can stop and restart it on the same port.
  */
-export async function startServer({ port } = {}) {
+export async function startServer({ port, env } = {}) {
   const bin = await serverBinary();
   port ??= await freePort();
   const srv = {
@@ -73,7 +73,10 @@ export async function startServer({ port } = {}) {
     log: "",
     child: null,
     async start() {
-      const child = spawn(bin, ["-listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(bin, ["-listen", `127.0.0.1:${port}`], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: env ? { ...process.env, ...env } : process.env,
+      });
       children.add(child);
       srv.child = child;
       const append = (b) => {
