@@ -1,7 +1,7 @@
 package config
 
 import (
-	"errors"
+	"fmt"
 	"time"
 )
 
@@ -89,18 +89,37 @@ func (l Limits) Merge(d Limits) Limits {
 	}
 }
 
-func (l Limits) validate() error {
-	switch {
-	case l.MaxMessageSize < 0 || l.MaxMessageSize > 16<<20:
-		return errors.New("max_message_size must be between 1 and 16777216")
-	case l.MaxQueueBytes < 0:
-		return errors.New("max_queue_bytes must be positive")
-	case l.MaxChannels < 0:
-		return errors.New("max_channels_per_connection must be positive")
-	case l.HistorySize < 0 || l.HistorySize > 100000:
-		return errors.New("history_size must be between 0 and 100000")
-	case l.Burst < 0:
-		return errors.New("burst must be positive")
+// problems lists every out-of-range field. Zero means "the default" everywhere; a negative
+// rate, max_connections or max_publish_rate means unlimited.
+func (l Limits) problems() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if l.MaxMessageSize < 0 || l.MaxMessageSize > 16<<20 {
+		add("max_message_size must be between 1 and 16777216")
 	}
-	return nil
+	if l.MaxQueueBytes < 0 {
+		add("max_queue_bytes must be positive")
+	}
+	if l.MaxChannels < 0 {
+		add("max_channels_per_connection must be positive")
+	}
+	if l.HistorySize < 0 || l.HistorySize > 100000 {
+		add("history_size must be between 0 and 100000")
+	}
+	if l.Burst < 0 {
+		add("burst must be positive")
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"auth_timeout", l.AuthTimeout}, {"write_timeout", l.WriteTimeout},
+		{"abuse_after", l.AbuseAfter}, {"history_ttl", l.HistoryTTL},
+	} {
+		// A negative timeout would close every connection at the first sweep.
+		if d.v < 0 {
+			add("%s must not be negative", d.key)
+		}
+	}
+	return errs
 }
