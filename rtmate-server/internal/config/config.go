@@ -237,18 +237,10 @@ func (c *Config) problems() []error {
 	if c.Workers < 0 {
 		add("workers must not be negative (0: the default)")
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"handshake_timeout", c.HandshakeTimeout}, {"ping_interval", c.PingInterval},
-		{"idle_timeout", c.IdleTimeout}, {"shutdown_timeout", c.ShutdownTimeout},
-		{"engine.redis.presence_ttl", c.Engine.Redis.PresenceTTL},
-	} {
-		if d.v < 0 {
-			add("%s must not be negative", d.key)
-		}
-	}
+	errs = append(errs, negative(
+		keyDuration{"handshake_timeout", c.HandshakeTimeout}, keyDuration{"ping_interval", c.PingInterval},
+		keyDuration{"idle_timeout", c.IdleTimeout}, keyDuration{"shutdown_timeout", c.ShutdownTimeout},
+		keyDuration{"engine.redis.presence_ttl", c.Engine.Redis.PresenceTTL})...)
 	if c.PingInterval >= c.IdleTimeout && c.IdleTimeout > 0 {
 		// A connection would be closed as idle before it was ever pinged.
 		add("ping_interval (%v) must be shorter than idle_timeout (%v)", c.PingInterval, c.IdleTimeout)

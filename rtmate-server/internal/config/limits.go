@@ -109,16 +109,24 @@ func (l Limits) problems() []error {
 	if l.Burst < 0 {
 		add("burst must be positive")
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"auth_timeout", l.AuthTimeout}, {"write_timeout", l.WriteTimeout},
-		{"abuse_after", l.AbuseAfter}, {"history_ttl", l.HistoryTTL},
-	} {
-		// A negative timeout would close every connection at the first sweep.
+	// A negative timeout would close every connection at the first sweep.
+	return append(errs, negative(
+		keyDuration{"auth_timeout", l.AuthTimeout}, keyDuration{"write_timeout", l.WriteTimeout},
+		keyDuration{"abuse_after", l.AbuseAfter}, keyDuration{"history_ttl", l.HistoryTTL})...)
+}
+
+// keyDuration is a duration and its YAML key, for range checks.
+type keyDuration struct {
+	key string
+	v   time.Duration
+}
+
+// negative reports each negative duration of ds.
+func negative(ds ...keyDuration) []error {
+	var errs []error
+	for _, d := range ds {
 		if d.v < 0 {
-			add("%s must not be negative", d.key)
+			errs = append(errs, fmt.Errorf("%s must not be negative", d.key))
 		}
 	}
 	return errs
