@@ -4,7 +4,8 @@
 #   - deploy/rtmate.service passes systemd-analyze verify, and its offline security exposure
 #     stays at or below 2.0 ("OK"),
 #   - deploy/nginx-rtmate.conf passes nginx -t inside a minimal nginx.conf (with a throwaway
-#     self-signed certificate in place of the real one),
+#     self-signed certificate in place of the real one), and, run on a free loopback port in
+#     front of a running server, proxies /healthz and a WebSocket upgrade and hides /metrics,
 #   - deploy/Dockerfile: hadolint when installed; without it, the structural rules the image
 #     must keep (distroless or scratch final stage, non-root USER, EXPOSE, a HEALTHCHECK
 #     through the binary, exec-form ENTRYPOINT, no :latest).
@@ -16,8 +17,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
+. scripts/lib-server.sh
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+SERVER_PID= NGINX_PID=
+cleanup() {
+	for pid in $SERVER_PID $NGINX_PID; do kill "$pid" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
 fail() { echo "check-deploy: FAIL: $*" >&2; exit 1; }
 skip() {
 	if [ -n "${CHECK_DEPLOY_STRICT:-}" ]; then fail "$1 not installed"; fi
@@ -70,6 +77,33 @@ http {
 NGINX
 	nginx -t -q -p "$n" -e stderr -c "$n/nginx.conf" || fail "nginx -t rejects deploy/nginx-rtmate.conf"
 	echo "check-deploy: ok deploy/nginx-rtmate.conf passes nginx -t"
+
+	# And it really proxies: nginx on a free loopback port in front of a running server.
+	if command -v python3 >/dev/null && command -v curl >/dev/null; then
+		port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		printf 'listen: 127.0.0.1:0\nlog: {format: json}\napps: [{id: deploy-check, secret: deploy-check-secret}]\n' >"$work/server.yaml"
+		start_server "$server" "$work/server.yaml" "$work/server.log" || fail "rtmate-server did not start"
+		sed -e "s|listen 443 ssl;|listen 127.0.0.1:$port ssl;|" -e '/listen \[::\]:443 ssl;/d' \
+			-e "s|server 127.0.0.1:3000 |server $SERVER_ADDR |" "$n/rtmate.conf" >"$n/rtmate-run.conf"
+		sed "s|$n/rtmate.conf|$n/rtmate-run.conf|" "$n/nginx.conf" >"$n/nginx-run.conf"
+		nginx -p "$n" -e stderr -c "$n/nginx-run.conf" -g 'daemon off; master_process off;' 2>"$n/error.log" &
+		NGINX_PID=$!
+		base=https://127.0.0.1:$port
+		for _ in $(seq 1 50); do curl -ks --max-time 1 -o /dev/null "$base/healthz" && break; sleep 0.1; done
+		[ "$(curl -ksS --max-time 5 "$base/healthz")" = ok ] || fail "GET /healthz through nginx: $(cat "$n/error.log")"
+		status=$(curl -ks --max-time 5 -o /dev/null -w '%{http_code}' "$base/metrics")
+		[ "$status" = 404 ] || fail "/metrics through nginx answered $status, want 404 (kept off the public side)"
+		# curl waits on the upgraded connection until --max-time; the status line is what counts.
+		status=$(curl -ks --http1.1 --max-time 2 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+			-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$base/ws" || true)
+		[ "$status" = 101 ] || fail "WebSocket upgrade through nginx answered $status, want 101: $(cat "$n/error.log")"
+		kill "$NGINX_PID" && wait "$NGINX_PID" || true
+		NGINX_PID=
+		stop_server || fail "rtmate-server exited with $? after SIGTERM"
+		echo "check-deploy: ok nginx with deploy/nginx-rtmate.conf proxies /healthz and the WebSocket upgrade (101), hides /metrics"
+	else
+		skip "python3 or curl" "the live nginx proxy check"
+	fi
 else
 	skip "nginx or openssl" deploy/nginx-rtmate.conf
 fi

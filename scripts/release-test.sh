@@ -12,14 +12,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
+. scripts/lib-server.sh
 VERSION=v0.0.0-releasetest
 PLATFORM=linux/amd64
 NAME=rtmate-$VERSION-linux-amd64
 
 work=$(mktemp -d)
-server_pid=
+SERVER_PID=
 cleanup() {
-	if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+	if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,21 +68,10 @@ listen: 127.0.0.1:0
 log: {level: info, format: json}
 apps: [{id: release-test, secret: release-test-secret}]
 YAML
-: >"$work/server.log"
-env -u RTMATE_LISTEN -u RTMATE_REDIS_ADDRESS -u RTMATE_LOG_FORMAT "$dir/rtmate-server" -config "$work/rtmate.yaml" 2>"$work/server.log" &
-server_pid=$!
-addr=
-for _ in $(seq 1 100); do
-	addr=$(grep -o '"msg":"listening","addr":"[^"]*"' "$work/server.log" | sed 's/.*"addr":"\([^"]*\)"/\1/' || true)
-	[ -n "$addr" ] && break
-	kill -0 "$server_pid" 2>/dev/null || fail "server exited: $(cat "$work/server.log")"
-	sleep 0.1
-done
-[ -n "$addr" ] || fail "server did not log its address within 10 s: $(cat "$work/server.log")"
+start_server "$dir/rtmate-server" "$work/rtmate.yaml" "$work/server.log" || fail "the archived server did not start"
+addr=$SERVER_ADDR
 body=$(curl -fsS --max-time 5 "http://$addr/healthz") || fail "GET /healthz failed"
 [ "$(echo "$body" | tr -d '\n')" = ok ] || fail "/healthz answered $body"
 "$dir/rtmate-server" -healthcheck "http://$addr/healthz" || fail "-healthcheck against the running server failed"
-kill -TERM "$server_pid"
-wait "$server_pid" || fail "server exited with $? after SIGTERM: $(cat "$work/server.log")"
-server_pid=
+stop_server || fail "server exited with $? after SIGTERM: $(cat "$work/server.log")"
 echo "release-test: $NAME started on $addr, answered /healthz, stopped on SIGTERM"
