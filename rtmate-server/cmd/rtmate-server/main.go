@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rtmate/rtmate/rt-common/buildinfo"
-
 	auth "github.com/rtmate/rtmate/rtmate-auth"
 	"github.com/rtmate/rtmate/rtmate-server/internal/api"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
