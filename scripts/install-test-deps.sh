@@ -3,6 +3,7 @@
 #   - Debian's chromium (the JS SDK's browser test drives it through playwright-core;
 #     playwright never downloads a browser of its own here),
 #   - redis-server (the Redis broker tests),
+#   - nginx-light (scripts/check-deploy.sh runs nginx -t on the deploy/ snippet),
 #   - the JS SDK's npm dependencies (npm ci in sdk/js).
 # It is idempotent: apt runs only when a package is missing, npm ci only when
 # sdk/js/node_modules is missing or older than package-lock.json. Run it as root, e.g.
@@ -26,6 +27,12 @@ if command -v redis-server >/dev/null 2>&1; then
 	log "redis-server present: $(redis-server --version | head -1)"
 else
 	missing+=(redis-server)
+fi
+# nginx only for `nginx -t` on deploy/nginx-rtmate.conf (scripts/check-deploy.sh); the tests never serve with it.
+if command -v nginx >/dev/null 2>&1; then
+	log "nginx present: $(nginx -v 2>&1)"
+else
+	missing+=(nginx-light)
 fi
 # Node is normally part of the machine; only a bare Debian lacks it (its nodejs is older but
 # runs the SDK tests with the ws package).

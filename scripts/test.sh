@@ -2,7 +2,8 @@
 # test.sh runs every check and test of the project, as CI does (.ci/run calls exactly this):
 # installs what the tests need (redis-server, chromium, npm packages), then gofmt, go vet, staticcheck, errcheck, gosec,
 # go test -race for every module (plus each module on its own with GOWORK=off), the Go
-# benchmarks briefly so they never rot, short fuzz runs, the JS SDK's node tests and the
+# benchmarks briefly so they never rot, short fuzz runs, the release archive and deploy/ checks
+# (scripts/release-test.sh, scripts/check-deploy.sh), the JS SDK's node tests and the
 # browser test.
 #
 #   scripts/test.sh            everything
@@ -76,6 +77,11 @@ if [ -z "${QUICK:-}" ]; then
 	for target in $(scripts/fuzz-targets.sh); do
 		fuzz "${target%%:*}" "${target##*:}"
 	done
+
+	# --- issue 12: release archives and deploy/ ---------------------------------------------
+	step "release build (linux/amd64): reproducible, -version, /healthz; deploy/ checks"
+	scripts/release-test.sh
+	scripts/check-deploy.sh
 
 	step "JS SDK: node tests and the browser test"
 	(cd sdk/js && npm run --silent test:all)

@@ -34,6 +34,8 @@ Check (exit 0 and the claims on stdout, or exit 1 and the reason on stderr):
   rtmate-token --verify "$TOKEN" [--app ID] [--config FILE]
   echo "$TOKEN" | rtmate-token --verify -
 
+Version: rtmate-token --version
+
 Flags:
 `
 

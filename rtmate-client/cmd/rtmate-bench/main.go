@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rtmate/rtmate/rt-common/buildinfo"
 	"github.com/rtmate/rtmate/rtmate-client/internal/bench"
 )
 
@@ -72,6 +73,7 @@ flags:
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	outFile := fs.String("out", "", "also write the result as JSON to this file (the summary still goes to stdout)")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	showVersion := fs.Bool("version", false, "print the version, commit, build date and Go version, and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write the tool's own CPU profile to this file (its in-process worker only)")
 	args := os.Args[1:]
 	var positional string
@@ -80,6 +82,10 @@ flags:
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Println(buildinfo.Get().Line("rtmate-bench"))
+		return 0
 	}
 	switch {
 	case fs.NArg() > 1 || (positional != "" && fs.NArg() > 0):

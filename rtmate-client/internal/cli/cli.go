@@ -29,6 +29,7 @@ commands:
   pub CHANNEL JSON         publish JSON (JSON "-": one value per stdin line)
   presence CHANNEL         print the members of a presence channel
   history CHANNEL          print the channel's kept publications, one JSON line each
+  --version                print the version, commit, build date and Go version
 
 flags (anywhere on the line):
   --url URL        WebSocket endpoint (env RTMATE_URL, default ws://127.0.0.1:3000/ws)

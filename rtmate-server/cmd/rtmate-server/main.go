@@ -15,12 +15,14 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rtmate/rtmate/rt-common/buildinfo"
 	auth "github.com/rtmate/rtmate/rtmate-auth"
 	"github.com/rtmate/rtmate/rtmate-server/internal/admin"
 	"github.com/rtmate/rtmate/rtmate-server/internal/api"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/demo"
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/healthcheck"
 	"github.com/rtmate/rtmate/rtmate-server/internal/logging"
 	"github.com/rtmate/rtmate/rtmate-server/internal/metrics"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
@@ -37,7 +39,19 @@ func main() {
 func run() error {
 	configPath := flag.String("config", "", "YAML config file (default: development mode with the built-in demo-app)")
 	listen := flag.String("listen", "", "listen address, overrides the config and RTMATE_LISTEN")
+	version := flag.Bool("version", false, "print the version, commit, build date and Go version, and exit")
+	checkConfig := flag.String("check-config", "", "check `FILE` as the server would load it (strict YAML, limits, key files), print every problem, exit 0 or 1; listens on nothing")
+	healthURL := flag.String("healthcheck", "", "GET `URL` (e.g. http://127.0.0.1:3000/healthz) and exit 0 on 2xx, 1 otherwise: a HEALTHCHECK for images without a shell")
 	flag.Parse()
+	switch {
+	case *version:
+		fmt.Println(buildinfo.Get().Line("rtmate-server"))
+		return nil
+	case *checkConfig != "":
+		return checkConfigFile(*checkConfig)
+	case *healthURL != "":
+		return healthcheck.Probe(context.Background(), *healthURL)
+	}
 
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
@@ -98,7 +112,7 @@ func run() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("ws", "ws://"+ln.Addr().String()+"/ws"),
-		zap.String("engine", cfg.Engine.Type), zap.Int("apps", len(cfg.Apps)))
+		zap.String("engine", cfg.Engine.Type), zap.Int("apps", len(cfg.Apps)), zap.String("version", buildinfo.Get().String()))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -146,6 +160,19 @@ func run() error {
 			return nil
 		}
 	}
+}
+
+// checkConfigFile prints every problem of the config at path to stderr, or "ok" to stdout.
+func checkConfigFile(path string) error {
+	problems := config.Check(path)
+	if len(problems) == 0 {
+		fmt.Printf("%s: ok\n", path)
+		return nil
+	}
+	for _, p := range problems {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", path, p)
+	}
+	return fmt.Errorf("%s: %d problem(s)", path, len(problems))
 }
 
 func loadConfig(path string) (*config.Config, error) {

@@ -112,7 +112,9 @@ func AppProblems(a *App, dir string) []string {
 	if !appIDPattern.MatchString(a.ID) {
 		out = append(out, fmt.Sprintf("id %q: want 1-64 characters of [A-Za-z0-9_.-]", a.ID))
 	}
-	out = append(out, a.Limits.problems("limits.")...)
+	for _, err := range a.Limits.problems() {
+		out = append(out, "limits."+err.Error())
+	}
 	if a.Webhook != nil {
 		if err := a.Webhook.validate(); err != nil {
 			out = append(out, "webhook: "+err.Error())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -206,56 +207,91 @@ func (c *Config) setDefaults() {
 
 var appIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,64}$`)
 
-// Validate reports the first problem of a configuration.
-func (c *Config) Validate() error {
+// Validate reports every problem of a configuration, joined (errors.Join), or nil. It does
+// not read key files; Check does.
+func (c *Config) Validate() error { return errors.Join(c.problems()...) }
+
+// problems lists every problem Validate reports, in the order of the file.
+func (c *Config) problems() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.Apps) == 0 && !c.Admin.Enabled() {
-		return errors.New("no apps configured (and no admin token to create them with)")
+		add("no apps configured (and no admin token to create them with)")
 	}
 	if err := c.Admin.validate(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	switch c.Engine.Type {
 	case "memory":
 	case "redis":
 		if c.Engine.Redis.Address == "" {
-			return errors.New("engine.redis.address is required for the redis engine")
+			add("engine.redis.address is required for the redis engine")
 		}
 	default:
-		return fmt.Errorf("engine.type %q: want memory or redis", c.Engine.Type)
+		add("engine.type %q: want memory or redis", c.Engine.Type)
+	}
+	if c.Engine.Type == "redis" && c.Engine.Redis.Address != "" {
+		if _, _, err := net.SplitHostPort(c.Engine.Redis.Address); err != nil {
+			add("engine.redis.address %q: want host:port", c.Engine.Redis.Address)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen %q: want host:port", c.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Engine.Redis.DB < 0 {
+		add("engine.redis.db must not be negative")
 	}
 	switch c.Log.Format {
 	case "json", "console":
 	default:
-		return fmt.Errorf("log.format %q: want json or console", c.Log.Format)
+		add("log.format %q: want json or console", c.Log.Format)
+	}
+	if c.Workers < 0 {
+		add("workers must not be negative (0: the default)")
+	}
+	errs = append(errs, negative(
+		keyDuration{"handshake_timeout", c.HandshakeTimeout}, keyDuration{"ping_interval", c.PingInterval},
+		keyDuration{"pong_timeout", c.PongTimeout}, keyDuration{"idle_timeout", c.IdleTimeout}, keyDuration{"shutdown_timeout", c.ShutdownTimeout},
+		keyDuration{"engine.redis.presence_ttl", c.Engine.Redis.PresenceTTL})...)
+	if c.PingInterval >= c.IdleTimeout && c.IdleTimeout > 0 {
+		// A connection would be closed as idle before it was ever pinged.
+		add("ping_interval (%v) must be shorter than idle_timeout (%v)", c.PingInterval, c.IdleTimeout)
 	}
 	seen := make(map[string]bool, len(c.Apps))
 	keys := make(map[string]bool, len(c.Apps))
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if !appIDPattern.MatchString(a.ID) {
-			return fmt.Errorf("apps[%d].id %q: want 1-64 characters of [A-Za-z0-9_.-]", i, a.ID)
-		}
-		if seen[a.ID] {
-			return fmt.Errorf("apps[%d].id %q: duplicate", i, a.ID)
+			add("apps[%d].id %q: want 1-64 characters of [A-Za-z0-9_.-]", i, a.ID)
+		} else if seen[a.ID] {
+			add("apps[%d].id %q: duplicate", i, a.ID)
 		}
 		seen[a.ID] = true
 		for _, k := range a.AllAPIKeys() {
 			// The HTTP API finds the app by its key alone.
 			if keys[k] {
-				return fmt.Errorf("apps[%d] (%s).api_key: the same key as another app", i, a.ID)
+				add("apps[%d] (%s).api_key: the same key as another app", i, a.ID)
 			}
 			keys[k] = true
 		}
-		if err := a.Limits.validate(); err != nil {
-			return fmt.Errorf("apps[%d] (%s).limits: %w", i, a.ID, err)
+		for _, err := range a.Limits.problems() {
+			add("apps[%d] (%s).limits: %w", i, a.ID, err)
 		}
 		if a.Webhook != nil {
 			if err := a.Webhook.validate(); err != nil {
-				return fmt.Errorf("apps[%d] (%s).webhook: %w", i, a.ID, err)
+				add("apps[%d] (%s).webhook: %w", i, a.ID, err)
 			}
 		}
 	}
-	return c.Defaults.validate()
+	for _, err := range c.Defaults.problems() {
+		add("defaults: %w", err)
+	}
+	return errs
 }
 
 // AppLimits returns app's limits with every unset field taken from the defaults.

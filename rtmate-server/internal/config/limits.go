@@ -1,7 +1,7 @@
 package config
 
 import (
-	"errors"
+	"fmt"
 	"time"
 )
 
@@ -99,26 +99,48 @@ func (l Limits) Merge(d Limits) Limits {
 	}
 }
 
-func (l Limits) validate() error {
-	if p := l.problems(""); len(p) > 0 {
-		return errors.New(p[0])
+// problems lists every out-of-range field. Zero means "the default" everywhere; a negative
+// rate, max_connections or max_publish_rate means unlimited.
+func (l Limits) problems() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if l.MaxMessageSize < 0 || l.MaxMessageSize > 16<<20 {
+		add("max_message_size must be between 1 and 16777216")
 	}
-	return nil
+	if l.MaxQueueBytes < 0 {
+		add("max_queue_bytes must be positive")
+	}
+	if l.MaxChannels < 0 {
+		add("max_channels_per_connection must be positive")
+	}
+	if l.HistorySize < 0 || l.HistorySize > 100000 {
+		add("history_size must be between 0 and 100000")
+	}
+	if l.Burst < 0 {
+		add("burst must be positive")
+	}
+	if l.MonthlyMessages < 0 {
+		add("monthly_messages must be positive")
+	}
+	// A negative timeout would close every connection at the first sweep.
+	return append(errs, negative(
+		keyDuration{"auth_timeout", l.AuthTimeout}, keyDuration{"write_timeout", l.WriteTimeout},
+		keyDuration{"abuse_after", l.AbuseAfter}, keyDuration{"history_ttl", l.HistoryTTL})...)
 }
 
-// problems lists every bad field, each prefixed with prefix.
-func (l Limits) problems(prefix string) []string {
-	var out []string
-	add := func(bad bool, msg string) {
-		if bad {
-			out = append(out, prefix+msg)
+// keyDuration is a duration and its YAML key, for range checks.
+type keyDuration struct {
+	key string
+	v   time.Duration
+}
+
+// negative reports each negative duration of ds.
+func negative(ds ...keyDuration) []error {
+	var errs []error
+	for _, d := range ds {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", d.key))
 		}
 	}
-	add(l.MaxMessageSize < 0 || l.MaxMessageSize > 16<<20, "max_message_size must be between 1 and 16777216")
-	add(l.MaxQueueBytes < 0, "max_queue_bytes must be positive")
-	add(l.MaxChannels < 0, "max_channels_per_connection must be positive")
-	add(l.HistorySize < 0 || l.HistorySize > 100000, "history_size must be between 0 and 100000")
-	add(l.Burst < 0, "burst must be positive")
-	add(l.MonthlyMessages < 0, "monthly_messages must be positive")
-	return out
+	return errs
 }
