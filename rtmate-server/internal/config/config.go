@@ -89,6 +89,8 @@ type App struct {
 	Limits Limits `yaml:"limits"`
 	// Webhook sends the app's events to its backend.
 	Webhook *Webhook `yaml:"webhook"`
+	// Scripts are sandboxed Lua and Wasm hooks (see scripts.go and docs/scripts.md).
+	Scripts []Script `yaml:"scripts"`
 }
 
 // Load reads and validates the file at path, then applies environment overrides.
@@ -231,6 +233,9 @@ func (c *Config) Validate() error {
 		}
 		if err := a.Limits.validate(); err != nil {
 			return fmt.Errorf("apps[%d] (%s).limits: %w", i, a.ID, err)
+		}
+		if err := validateScripts(a.Scripts); err != nil {
+			return fmt.Errorf("apps[%d] (%s).%w", i, a.ID, err)
 		}
 		if a.Webhook != nil {
 			if err := a.Webhook.validate(); err != nil {
