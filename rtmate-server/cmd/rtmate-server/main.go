@@ -69,6 +69,7 @@ func run() error {
 		return fmt.Errorf("new server: %w", err)
 	}
 	m.SetSource(srv) // the server needs its observer before it exists
+	m.Registry().MustRegister(srv.ScriptMetrics())
 	srv.Handle("/api/", api.New(srv, log))
 	srv.Handle("GET /metrics", m.Handler())
 	if cfg.Development {

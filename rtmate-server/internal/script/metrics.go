@@ -38,8 +38,8 @@ func NewMetrics() *Metrics {
 		}, []string{"app", "hook"}),
 		loadErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rtmate_script_load_errors_total",
-			Help: "Scripts that failed to load on a reload (the app kept its previous scripts), by app and script.",
-		}, []string{"app", "script"}),
+			Help: "Reloads whose scripts failed to load (the app kept its previous scripts), by app.",
+		}, []string{"app"}),
 	}
 }
 
@@ -72,3 +72,6 @@ func (m *Metrics) forHook(app, script string, h Hook) *hookMetrics {
 	}
 	return hm
 }
+
+// LoadFailed counts a reload that kept an app's previous scripts.
+func (m *Metrics) LoadFailed(app string) { m.loadErrs.WithLabelValues(app).Inc() }

@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -187,7 +187,7 @@ func (inst *luaInstance) sandbox() error {
 // spend charges n bytes to the call's string budget (the script's memory setting).
 func (inst *luaInstance) spend(L *lua.LState, fn string, n int64) {
 	if n < 0 || n > inst.budget {
-		L.RaiseError("%s: result of %d bytes is over the script's memory limit", fn, n)
+		L.RaiseError("%s: the result is over the script's memory limit (%d bytes left)", fn, inst.budget)
 	}
 	inst.budget -= n
 }
