@@ -76,7 +76,7 @@ func compileWasm(path string, src []byte, memory int64, maxData int) (*wasmProgr
 	return p, nil
 }
 
-func (p *wasmProgram) defines(h Hook) bool          { return p.hooks[h] }
+func (p *wasmProgram) defines(h Hook) bool            { return p.hooks[h] }
 func (p *wasmProgram) newInstance() (instance, error) { return p.build() }
 
 func (p *wasmProgram) build() (*wasmInstance, error) {
