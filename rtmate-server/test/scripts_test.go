@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/rtmate/rtmate/rt-common/protocol"
@@ -24,6 +25,7 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 	"github.com/rtmate/rtmate/rtmate-server/internal/testserver"
+	"github.com/rtmate/rtmate/rtmate-server/internal/testwasm"
 )
 
 // examplesDir holds examples/scripts, tested here end to end.
@@ -273,13 +275,80 @@ func TestScriptFailuresLua(t *testing.T) {
 			`"` + strings.ReplaceAll(name, " ", "-") + `"` + " then " + body + " end end"
 		scripts = append(scripts, config.Script{Name: strings.ReplaceAll(name, " ", "_"), File: file, Hooks: []string{"publish"}, Timeout: 20 * time.Millisecond})
 	}
-	testFailures(t, writeScripts(t, files), scripts, luaBombs)
+	srv := testFailures(t, writeScripts(t, files), scripts, luaBombs)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(srv.ScriptMetrics())
+	for _, tt := range []struct {
+		script, result string
+	}{{"infinite_loop", "timeout"}, {"trap", "error"}, {"deep_recursion", "error"}, {"infinite_loop", "ok"}} {
+		if got := scriptCalls(t, reg, tt.script, "publish", tt.result); got < 1 {
+			t.Errorf("rtmate_script_calls_total{script=%q,result=%q} = %v, want at least 1", tt.script, tt.result, got)
+		}
+	}
+}
+
+// scriptCalls reads rtmate_script_calls_total for script, hook and result.
+func scriptCalls(t testing.TB, reg *prometheus.Registry, script, hook, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "rtmate_script_calls_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["script"] == script && labels["hook"] == hook && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+var wasmBombs = map[string]string{
+	"infinite loop": "", "deep recursion": "", "memory bomb": "", "string bomb": "", "table bomb": "", "trap": "",
+}
+
+func TestScriptFailuresWasm(t *testing.T) {
+	path := testwasm.Build(t, filepath.Join("testdata", "wasm-bombs"))
+	srv := testFailures(t, filepath.Dir(path), []config.Script{{Name: "bombs", File: filepath.Base(path), Hooks: []string{"publish"}, Timeout: 20 * time.Millisecond}}, wasmBombs)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(srv.ScriptMetrics())
+	if got := scriptCalls(t, reg, "bombs", "publish", "timeout") + scriptCalls(t, reg, "bombs", "publish", "error"); got < float64(len(wasmBombs)) {
+		t.Errorf("%v failed calls counted, want %d", got, len(wasmBombs))
+	}
+}
+
+func TestScriptExamplesWasm(t *testing.T) {
+	path := testwasm.Build(t, filepath.Join(examplesDir, "wasm-go"))
+	dir := writeScripts(t, nil)
+	for _, f := range []string{path, filepath.Join(examplesDir, "acl.lua")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := start(t, withScripts(dir,
+		config.Script{Name: "moderation", File: "plugin.wasm", Hooks: []string{"publish"}},
+		config.Script{Name: "acl", File: "acl.lua", Hooks: []string{"subscribe"}},
+		config.Script{Name: "rpc", File: "plugin.wasm", Hooks: []string{"rpc"}},
+	))
+	testExamples(t, srv)
 }
 
 // testFailures publishes to each bomb's channel (every script takes publish and fires only on
 // its own channel) while another app's connections exchange messages: each bomb must answer
 // 500 within about its timeout, and the other app must see every message on time.
-func testFailures(t *testing.T, dir string, scripts []config.Script, bombs map[string]string) {
+func testFailures(t *testing.T, dir string, scripts []config.Script, bombs map[string]string) *testserver.Server {
 	srv := start(t, func(cfg *config.Config) {
 		withScripts(dir, scripts...)(cfg)
 		withAppB(cfg)
@@ -351,6 +420,7 @@ func testFailures(t *testing.T, dir string, scripts []config.Script, bombs map[s
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
 		t.Fatalf("heap grew by %d MiB after the bombs", grown>>20)
 	}
+	return srv
 }
 
 func TestScriptFailOpen(t *testing.T) {
