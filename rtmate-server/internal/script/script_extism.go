@@ -132,8 +132,6 @@ func (p *wasmProgram) build() (*wasmInstance, error) {
 	return inst, nil
 }
 
-
-
 func (p *wasmProgram) release() {
 	p.mu.Lock()
 	p.live--
