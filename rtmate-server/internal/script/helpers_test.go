@@ -19,7 +19,7 @@ func loadOne(t testing.TB, file, src string, hooks []string, adjust func(*config
 	if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sc := config.Script{Name: "s", File: file, Hooks: hooks, Timeout: 20 * time.Millisecond, Memory: config.DefaultScriptMemory}
+	sc := config.Script{Name: "s", File: file, Hooks: hooks, Timeout: time.Second, Memory: config.DefaultScriptMemory}
 	if adjust != nil {
 		adjust(&sc)
 	}
