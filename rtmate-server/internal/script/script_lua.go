@@ -387,6 +387,7 @@ type deadline struct {
 	done  chan struct{}
 	timer *time.Timer
 	hit   atomic.Bool
+	value any // what Value(kernelKey{}) returns: the Wasm instance of the call
 }
 
 var _ context.Context = (*deadline)(nil)
@@ -419,7 +420,12 @@ func (d *deadline) stop()       { d.timer.Stop() }
 
 func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (d *deadline) Done() <-chan struct{}       { return d.done }
-func (d *deadline) Value(any) any               { return nil }
+func (d *deadline) Value(key any) any {
+	if _, ok := key.(kernelKey); ok {
+		return d.value
+	}
+	return nil
+}
 func (d *deadline) Err() error {
 	if d.hit.Load() {
 		return context.DeadlineExceeded
