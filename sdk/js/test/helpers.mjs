@@ -63,7 +63,7 @@ process.on("exit", () => {
  * startServer runs the real server in development mode on 127.0.0.1:<port> and waits until
  * /healthz answers. The returned handle can stop and restart it on the same port.
  */
-export async function startServer({ port } = {}) {
+export async function startServer({ port, args = [] } = {}) {
   const bin = await serverBinary();
   port ??= await freePort();
   const srv = {
@@ -73,7 +73,7 @@ export async function startServer({ port } = {}) {
     log: "",
     child: null,
     async start() {
-      const child = spawn(bin, ["-listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(bin, ["-listen", `127.0.0.1:${port}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
       children.add(child);
       srv.child = child;
       const append = (b) => {
