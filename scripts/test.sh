@@ -49,6 +49,12 @@ done
 step "rtmate-auth tests on its own (GOWORK=off)"
 (cd rtmate-auth && GOWORK=off go test -count=1 ./...)
 
+step "wasip1 plug-ins (sdk/go-pdk, examples/scripts/wasm-go): vet and build"
+for m in sdk/go-pdk examples/scripts/wasm-go; do
+	(cd "$m" && GOOS=wasip1 GOARCH=wasm GOWORK=off go vet ./...)
+done
+scripts/build-wasm-example.sh
+
 step "go test -race"
 go test -race -count=1 -timeout 15m $(printf './%s/... ' "${MODULES[@]}")
 
