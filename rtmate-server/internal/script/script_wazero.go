@@ -39,6 +39,17 @@ const wasmLoadTimeout = 2 * time.Second
 // grows by each distinct module loaded, which only reloads with changed plug-ins add to.
 var wasmCache = wazero.NewCompilationCache()
 
+// newWasmRuntimeConfig is wazero's compiler (machine code), except in binaries built with
+// -race: there the compiler itself is instrumented and needs minutes for a Go plug-in of a few
+// MB on a busy machine, so race-enabled tests run the interpreter. The semantics are the same;
+// the tests without -race run the compiler.
+func newWasmRuntimeConfig() wazero.RuntimeConfig {
+	if raceEnabled {
+		return wazero.NewRuntimeConfigInterpreter()
+	}
+	return wazero.NewRuntimeConfig()
+}
+
 // wasmProgram is a compiled plug-in: compiled once per (re)load, with its own runtime and
 // host modules; every instance (one per worker) has its own linear memory and kernel
 // state. Safe for concurrent use. The runtime is closed once the program is closed and its
@@ -67,7 +78,7 @@ var (
 func compileWasm(path string, src []byte, memory int64, maxData int) (*wasmProgram, error) {
 	ctx := context.Background()
 	pages := uint32((memory + wasmPageSize - 1) / wasmPageSize) // #nosec G115 -- config caps memory at 1 GiB
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+	rt := wazero.NewRuntimeWithConfig(ctx, newWasmRuntimeConfig().
 		WithCloseOnContextDone(true).WithMemoryLimitPages(pages).WithCompilationCache(wasmCache))
 	p := &wasmProgram{path: path, rt: rt, memory: memory, maxData: maxData}
 	fail := func(err error) (*wasmProgram, error) {
