@@ -31,8 +31,9 @@ import (
 // wasmPageSize is WebAssembly's memory page.
 const wasmPageSize = 64 << 10
 
-// wasmLoadTimeout bounds a plug-in's initialisation (its _initialize: Go's runtime start).
-const wasmLoadTimeout = 2 * time.Second
+// wasmLoadTimeout bounds a plug-in's initialisation (its _initialize: Go's runtime start,
+// ~10 ms compiled); the interpreter under -race needs seconds.
+var wasmLoadTimeout = map[bool]time.Duration{false: 2 * time.Second, true: time.Minute}[raceEnabled]
 
 // wasmCache shares compiled machine code between the plug-ins of the process: the same file
 // taken by several scripts or apps, or unchanged across a reload, is compiled once. It

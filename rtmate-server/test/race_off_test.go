@@ -1,0 +1,8 @@
+//go:build !race
+
+package test
+
+import "time"
+
+// failBound bounds how long a script failure may take to answer (see testFailures).
+const failBound = 2 * time.Second
