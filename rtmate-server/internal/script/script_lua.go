@@ -124,6 +124,9 @@ func (p *luaProgram) build() (*luaInstance, error) {
 		g.RawSet(L.CheckAny(2), L.CheckAny(3))
 		return 0
 	}))
+	// Locked, so that setmetatable(_G, …) cannot switch the tracking off; rawset on _G is
+	// tracked too (sandbox).
+	mt.RawSetString("__metatable", lua.LString("locked"))
 	g.Metatable = mt
 	return inst, nil
 }
@@ -160,7 +163,16 @@ func (inst *luaInstance) sandbox() error {
 			return L.GetTop()
 		}))
 	}
-	str, ok := g.RawGetString("string").(*lua.LTable)
+	rawset := g.RawGetString("rawset")
+	g.RawSetString("rawset", L.NewFunction(func(L *lua.LState) int {
+		if t, ok := L.Get(1).(*lua.LTable); ok && t == g && t.RawGet(L.Get(2)) == lua.LNil {
+			inst.added = append(inst.added, L.Get(2))
+		}
+		L.Insert(rawset, 1)
+		L.Call(L.GetTop()-1, 1)
+		return 1
+	}))
+		str, ok := g.RawGetString("string").(*lua.LTable)
 	if !ok {
 		return errors.New("no string library")
 	}

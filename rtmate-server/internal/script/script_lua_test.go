@@ -77,13 +77,17 @@ end`
 func TestLuaSandbox(t *testing.T) {
 	src := `
 function on_rpc(ctx)
+  local prev = (leaked ~= nil) or (leaked_raw ~= nil) -- what an earlier call left behind
   local missing = array({})
   for _, name in ipairs({"os", "io", "debug", "package", "coroutine", "dofile", "loadfile", "load",
       "loadstring", "require", "collectgarbage", "getfenv", "setfenv", "print", "module", "newproxy"}) do
     if _G[name] ~= nil then missing[#missing+1] = name end
   end
   leaked = ctx.data   -- a new global: dropped after the call
-  return {data={present=missing, seen=seen_before ~= nil, prev=(leaked_prev ~= nil)}}
+  rawset(_G, "leaked_raw", 1) -- dropped too
+  local ok = pcall(setmetatable, _G, nil) -- refused: the tracking stays on
+  if ok then return {data="setmetatable(_G) worked"} end
+  return {data={present=missing, seen=seen_before ~= nil, prev=prev}}
 end`
 	set := loadOne(t, "s.lua", src, []string{"rpc"}, nil)
 	for i := 0; i < 3; i++ {
