@@ -172,7 +172,7 @@ func (inst *luaInstance) sandbox() error {
 		L.Call(L.GetTop()-1, 1)
 		return 1
 	}))
-		str, ok := g.RawGetString("string").(*lua.LTable)
+	str, ok := g.RawGetString("string").(*lua.LTable)
 	if !ok {
 		return errors.New("no string library")
 	}
