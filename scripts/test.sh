@@ -58,6 +58,9 @@ scripts/build-wasm-example.sh
 step "go test -race"
 go test -race -count=1 -timeout 15m $(printf './%s/... ' "${MODULES[@]}")
 
+step "script hooks in Wasm without -race (compiled, as in production; -race uses the interpreter)"
+go test -count=1 -run 'Wasm' ./rtmate-server/test/ ./rtmate-server/internal/script/
+
 step "benchmarks, briefly (-benchtime=100x: they must run, their figures are not checked)"
 bench_log=$(mktemp)
 if ! go test -run '^$' -bench . -benchtime=100x -benchmem $(printf './%s/... ' "${MODULES[@]}") >"$bench_log" 2>&1; then
