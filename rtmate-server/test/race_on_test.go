@@ -9,3 +9,7 @@ const failBound = time.Minute
 
 // raceBuild is whether the race detector is on.
 const raceBuild = true
+
+// wasmBombTimeout is the bomb plug-in's timeout: under -race the interpreter runs even its
+// quiet calls slowly, next to the background start of replacement instances.
+const wasmBombTimeout = 500 * time.Millisecond

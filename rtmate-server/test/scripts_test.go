@@ -328,7 +328,7 @@ var wasmBombs = map[string]string{
 
 func TestScriptFailuresWasm(t *testing.T) {
 	path := testwasm.Build(t, filepath.Join("testdata", "wasm-bombs"))
-	srv := testFailures(t, filepath.Dir(path), []config.Script{{Name: "bombs", File: filepath.Base(path), Hooks: []string{"publish"}, Timeout: 20 * time.Millisecond}}, wasmBombs)
+	srv := testFailures(t, filepath.Dir(path), []config.Script{{Name: "bombs", File: filepath.Base(path), Hooks: []string{"publish"}, Timeout: wasmBombTimeout}}, wasmBombs)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(srv.ScriptMetrics())
 	if got := scriptCalls(t, reg, "bombs", "publish", "timeout") + scriptCalls(t, reg, "bombs", "publish", "error"); got < float64(len(wasmBombs)) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -55,6 +56,8 @@ type compiled struct {
 	mu   sync.Mutex
 	free []instance
 	keep int
+
+	refilling atomic.Bool
 }
 
 // Load reads and compiles an app's scripts; dir resolves relative file names. Scripts whose
@@ -253,6 +256,7 @@ func (c *compiled) run(ctx context.Context, in *Input, out *Output) error {
 		err = inst.call(ctx, in, out, &callEnv{s: c, in: in})
 		if err != nil {
 			inst.close() // its state may be anything after a failure
+			c.refill()
 		} else {
 			c.put(inst)
 		}
@@ -293,6 +297,24 @@ func (c *compiled) get() (instance, error) {
 		return nil, fmt.Errorf("new instance: %w", err)
 	}
 	return inst, nil
+}
+
+// refill builds a replacement for an instance thrown away after a failure, in the
+// background: a new instance can take milliseconds (a Go plug-in starts its runtime), which
+// the next call should not wait for. One refill at a time per script.
+func (c *compiled) refill() {
+	if !c.refilling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer c.refilling.Store(false)
+		inst, err := c.prog.newInstance()
+		if err != nil {
+			c.logger.Warn("script instance not rebuilt; the next call tries again", zap.Error(err))
+			return
+		}
+		c.put(inst)
+	}()
 }
 
 // put keeps an instance for the next call, up to one per worker; the rest are closed, so
