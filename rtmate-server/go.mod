@@ -12,6 +12,8 @@ require (
 	github.com/redis/rueidis v1.0.79
 	github.com/rtmate/rtmate/rt-common v0.0.0
 	github.com/rtmate/rtmate/rtmate-auth v0.0.0
+	github.com/tetratelabs/wazero v1.12.0
+	github.com/yuin/gopher-lua v1.1.2
 	go.etcd.io/bbolt v1.4.3
 	go.uber.org/zap v1.28.0
 	golang.org/x/sys v0.49.0

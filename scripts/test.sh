@@ -60,8 +60,17 @@ done
 step "rtmate-auth tests on its own (GOWORK=off)"
 (cd rtmate-auth && GOWORK=off go test -count=1 ./...)
 
+step "wasip1 plug-ins (sdk/go-pdk, examples/scripts/wasm-go): vet and build"
+for m in sdk/go-pdk examples/scripts/wasm-go; do
+	(cd "$m" && GOOS=wasip1 GOARCH=wasm GOWORK=off go vet ./...)
+done
+scripts/build-wasm-example.sh
+
 step "go test -race"
 go test -race -count=1 -timeout 15m $(printf './%s/... ' "${MODULES[@]}")
+
+step "script hooks in Wasm without -race (compiled, as in production; -race uses the interpreter)"
+go test -count=1 -run 'Wasm' ./rtmate-server/test/ ./rtmate-server/internal/script/
 
 step "benchmarks, briefly (-benchtime=100x: they must run, their figures are not checked)"
 bench_log=$(mktemp)

@@ -14,6 +14,8 @@ const (
 	EventPresence    = "presence"
 	EventPing        = "ping"
 	EventHistory     = "history"
+	// EventRPC calls the app's rpc script (an RTMate extension, docs/scripts.md).
+	EventRPC = "rpc"
 )
 
 // Push kinds (server → client).
@@ -153,6 +155,7 @@ type Payload struct {
 	Epoch   []byte // subscribe (with Recover)
 	Since   uint64 // history
 	Limit   uint64 // history; 0 means the server's default
+	Method  []byte // rpc
 }
 
 // DecodePayload parses a raw payload object (usually Request.Payload) into p. A field of the
@@ -197,6 +200,8 @@ func DecodePayload(raw []byte, p *Payload) error {
 			p.Since, ferr = Uint64Value(val)
 		case KeyIs(key, "limit"):
 			p.Limit, ferr = Uint64Value(val)
+		case KeyIs(key, "method"):
+			p.Method, ferr = StringValue(val)
 		}
 		if ferr != nil {
 			return Errorf(InvalidParams, "payload field %s: %w", key, ferr)

@@ -279,7 +279,7 @@ func (cn *conn) wait(ctx context.Context, id uint64, cl *call, timeout time.Dura
 		return envelope{}, r.err
 	}
 	if r.env.Code != protocol.Success.Code() {
-		return r.env, &Error{Code: r.env.Code, Message: r.env.Message, Event: cl.event}
+		return r.env, &Error{Code: r.env.Code, Message: r.env.Message, Event: cl.event, Reason: reasonOf(r.env.Data)}
 	}
 	return r.env, nil
 }

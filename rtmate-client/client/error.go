@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,13 +14,31 @@ type Error struct {
 	Code    int
 	Message string
 	Event   string
+	// Reason is a server script's reason for a rejection or an rpc error (the response's
+	// data.reason); empty otherwise.
+	Reason string
 }
 
 func (e *Error) Error() string {
-	if e.Event == "" {
-		return fmt.Sprintf("rtmate: %d %s", e.Code, e.Message)
+	msg := fmt.Sprintf("rtmate: %d %s", e.Code, e.Message)
+	if e.Event != "" {
+		msg = fmt.Sprintf("rtmate: %s: %d %s", e.Event, e.Code, e.Message)
 	}
-	return fmt.Sprintf("rtmate: %s: %d %s", e.Event, e.Code, e.Message)
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
+}
+
+// reasonOf reads data.reason of an error response.
+func reasonOf(data []byte) string {
+	var d struct {
+		Reason string `json:"reason"`
+	}
+	if len(data) == 0 || json.Unmarshal(data, &d) != nil {
+		return ""
+	}
+	return d.Reason
 }
 
 // Is matches another *Error with the same code and message (the target's empty Event
@@ -83,6 +102,9 @@ var (
 	ErrInvalidChannel = errors.New("rtmate: invalid channel name")
 	// ErrInvalidData: published data is not valid JSON; nothing was sent.
 	ErrInvalidData = errors.New("rtmate: data is not valid JSON")
+	// ErrInvalidMethod: an rpc method name breaks the protocol's rules (1-64 bytes of
+	// [A-Za-z0-9_.:-]); nothing was sent.
+	ErrInvalidMethod = errors.New("rtmate: invalid rpc method")
 )
 
 // WebSocket close codes of protocol v1 (see its "Close codes" table).

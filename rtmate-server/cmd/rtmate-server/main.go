@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/healthcheck"
 	"github.com/rtmate/rtmate/rtmate-server/internal/logging"
 	"github.com/rtmate/rtmate/rtmate-server/internal/metrics"
+	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 	"github.com/rtmate/rtmate/rtmate-server/internal/webhook"
 )
@@ -84,6 +86,7 @@ func run() error {
 		return fmt.Errorf("new server: %w", err)
 	}
 	m.SetSource(srv) // the server needs its observer before it exists
+	m.Registry().MustRegister(srv.ScriptMetrics())
 	srv.Handle("/api/", api.New(srv, log))
 	srv.Handle("GET /metrics", m.Handler())
 	if cfg.Development {
@@ -166,11 +169,18 @@ func run() error {
 func checkConfigFile(path string) error {
 	problems := config.Check(path)
 	if len(problems) == 0 {
+		// Only a config that is valid as such can have its scripts compiled.
+		if cfg, err := config.Load(path); err == nil {
+			problems = script.Check(cfg)
+		}
+	}
+	if len(problems) == 0 {
 		fmt.Printf("%s: ok\n", path)
 		return nil
 	}
 	for _, p := range problems {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", path, p)
+		// One line a problem, whatever the message (a Lua syntax error ends in a newline).
+		fmt.Fprintf(os.Stderr, "%s: %s\n", path, strings.ReplaceAll(strings.TrimSpace(p.Error()), "\n", " "))
 	}
 	return fmt.Errorf("%s: %d problem(s)", path, len(problems))
 }

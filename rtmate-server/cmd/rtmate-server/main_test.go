@@ -70,6 +70,9 @@ apps:
     limits: {max_message_size: -1, auth_timeout: -5s}
 `)
 
+	write("broken.lua", "function on_publish(ctx)\n  return {\nend\n")
+	badScript := write("bad-script.yaml", "listen: 127.0.0.1:0\napps: [{id: a, secret: s, scripts: [{name: m, file: broken.lua, hooks: [publish]}]}]\n")
+
 	t.Run("-version", func(t *testing.T) {
 		code, out, _ := runBin(t, bin, nil, "-version")
 		want := "rtmate-server v0.0.0-test (commit abc1234, built 2026-12-02T00:00:00Z, go"
@@ -91,6 +94,7 @@ apps:
 			"limits: auth_timeout", "public_key_file", "5 problem(s)",
 		}},
 		{"missing file", filepath.Join(dir, "nope.yaml"), 1, []string{"no such file", "1 problem(s)"}},
+		{"script that does not compile", badScript, 1, []string{"broken.lua", "1 problem(s)"}},
 	}
 	for _, tt := range checks {
 		t.Run("-check-config "+tt.name, func(t *testing.T) {

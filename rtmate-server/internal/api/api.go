@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -125,6 +126,9 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, event server.Ev
 	}
 	if code != protocol.Success {
 		data = nil
+		if d := server.ErrorData(err); d != nil {
+			data = json.RawMessage(d) // a script's {"reason":…}
+		}
 	}
 	server.WriteEnvelope(w, status, code, data)
 	took := time.Since(start)

@@ -120,6 +120,9 @@ func AppProblems(a *App, dir string) []string {
 			out = append(out, "webhook: "+err.Error())
 		}
 	}
+	if err := validateScripts(a.Scripts); err != nil {
+		out = append(out, err.Error())
+	}
 	keys := a.AllAPIKeys()
 	for i, k := range keys {
 		if len(k) < minAdminTokenLen {

@@ -101,6 +101,8 @@ type App struct {
 	Limits Limits `yaml:"limits"`
 	// Webhook sends the app's events to its backend.
 	Webhook *Webhook `yaml:"webhook"`
+	// Scripts are sandboxed Lua and Wasm hooks (see scripts.go and docs/scripts.md).
+	Scripts []Script `yaml:"scripts"`
 }
 
 // Load reads and validates the file at path, then applies environment overrides.
@@ -281,6 +283,9 @@ func (c *Config) problems() []error {
 		}
 		for _, err := range a.Limits.problems() {
 			add("apps[%d] (%s).limits: %w", i, a.ID, err)
+		}
+		if err := validateScripts(a.Scripts); err != nil {
+			add("apps[%d] (%s).%w", i, a.ID, err)
 		}
 		if a.Webhook != nil {
 			if err := a.Webhook.validate(); err != nil {

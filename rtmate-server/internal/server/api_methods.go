@@ -100,9 +100,15 @@ func (s *Server) publishAPI(appID string, channels []string, data []byte) ([]uin
 		return nil, protocol.Errorf(protocol.QuotaExceeded, "app publish rate %v/s", a.limits.MaxPublishRate)
 	}
 	from := ConnInfo{App: a.cfg.ID, ClientID: APIClientID}
+	// Every channel's publish hook runs before anything is published: a broadcast that a
+	// script rejects for one channel publishes to none.
+	datas, err := s.scriptPublishAPI(a, from, channels, data)
+	if err != nil {
+		return nil, err
+	}
 	offsets := make([]uint64, 0, len(channels))
-	for _, ch := range channels {
-		pos, err := s.publishAllowed(a, ch, data, from)
+	for i, ch := range channels {
+		pos, err := s.publishAllowed(a, ch, datas[i], from)
 		if err != nil {
 			return offsets, err
 		}

@@ -12,6 +12,7 @@ import (
 	auth "github.com/rtmate/rtmate/rtmate-auth"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 )
 
 // appState is one app as the running server sees it: its config, resolved limits and keys.
@@ -24,6 +25,7 @@ type appState struct {
 	history  engine.HistoryOptions
 	usage    *Usage
 	pub      *sharedBucket // the app-wide publish rate, nil when unlimited
+	scripts  *script.Set   // nil without scripts; set by Server.loadScripts
 }
 
 // appSet is an immutable snapshot of every app; the server swaps it on reload.

@@ -65,6 +65,7 @@ type Conn struct {
 	userID       string
 	tokenSub     string   // the token's sub: a refresh must carry the same
 	allowed      []string // the token's channels claim; nil = all
+	claims       []byte   // the token's JSON claims, kept only for subscribe scripts
 	subs         []string // channels this connection subscribed to
 	bucket       bucket
 	limitedSince int64 // Unix nanos: start of the current rate-limited episode

@@ -13,6 +13,7 @@ import (
 	"github.com/rtmate/rtmate/rt-common/protocol"
 	auth "github.com/rtmate/rtmate/rtmate-auth"
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 	"github.com/rtmate/rtmate/rtmate-server/internal/wire"
 )
 
@@ -125,7 +126,7 @@ func (c *Conn) dispatch(w *worker, msg []byte) {
 	}
 	code := protocol.CodeOf(err)
 	if err != nil {
-		c.reply(w, code, nil)
+		c.reply(w, code, ErrorData(err))
 	}
 	took := time.Since(start)
 	c.srv.obs.Request(w.event, code, took)
@@ -154,6 +155,8 @@ func (c *Conn) handle(w *worker) error {
 		return c.onPresence(w)
 	case EventHistory:
 		return c.onHistory(w)
+	case EventRPC:
+		return c.onRPC(w)
 	case EventPing:
 		c.reply(w, protocol.Success, nil)
 		return nil
@@ -208,6 +211,9 @@ func (c *Conn) onAuth(w *worker) error {
 		}
 		c.exp.Store(claims.Exp)
 		c.allowed = claims.Channels
+		if a.scripts.Has(script.HookSubscribe) {
+			c.claims = tokenClaims(w.pl.Token)
+		}
 		c.replyAuth(w)
 		return nil
 	}
@@ -217,12 +223,25 @@ func (c *Conn) onAuth(w *worker) error {
 	if max := a.limits.MaxConnections; max > 0 && a.usage.Connections.Load() >= int64(max) {
 		return protocol.Errorf(protocol.QuotaExceeded, "app has %d connections", max)
 	}
-	userID, err := c.srv.hooks.Connect(context.Background(), ConnInfo{App: a.cfg.ID, ClientID: c.clientID, UserID: claims.Sub}, claims)
+	scriptUser := claims.Sub
+	if a.scripts.Has(script.HookConnect) {
+		u, err := c.scriptConnect(w, a, claims, tokenClaims(w.pl.Token))
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			scriptUser = u
+		}
+	}
+	userID, err := c.srv.hooks.Connect(context.Background(), ConnInfo{App: a.cfg.ID, ClientID: c.clientID, UserID: scriptUser}, claims)
 	if err != nil {
 		return err
 	}
 	if userID == "" {
-		userID = claims.Sub
+		userID = scriptUser
+	}
+	if a.scripts.Has(script.HookSubscribe) {
+		c.claims = tokenClaims(w.pl.Token) // the subscribe hook's ctx.claims
 	}
 	a.usage.connected()
 	c.appID, c.userID, c.tokenSub, c.allowed = a.cfg.ID, userID, claims.Sub, claims.Channels
@@ -307,6 +326,11 @@ func (c *Conn) onSubscribe(w *worker) error {
 		return protocol.Errorf(protocol.QuotaExceeded, "connection has %d channels", len(c.subs))
 	}
 	if !c.subscribed(ch) {
+		if a.scripts.Has(script.HookSubscribe) {
+			if err := c.scriptSubscribe(w, a, ch); err != nil {
+				return err
+			}
+		}
 		if err := c.srv.hooks.Subscribe(context.Background(), c.info(), ch); err != nil {
 			return err
 		}
@@ -345,7 +369,13 @@ func (c *Conn) onMessageSend(w *worker) error {
 	if a == nil {
 		return protocol.Errorf(protocol.AppNotFound, "app %q was removed", c.appID)
 	}
-	pos, err := c.srv.publish(a, ch, w.pl.Data, c.info())
+	data := w.pl.Data
+	if a.scripts.Has(script.HookPublish) {
+		if data, err = c.srv.scriptPublish(a, c.info(), ch, data, "client", w.traceString()); err != nil {
+			return err
+		}
+	}
+	pos, err := c.srv.publish(a, ch, data, c.info())
 	if err != nil {
 		return err
 	}

@@ -31,12 +31,21 @@ import (
 // 429s. history sets the development app's history size (0: none).
 func benchServer(b *testing.B, history int) *Server {
 	b.Helper()
+	return benchServerWith(b, history, nil)
+}
+
+// benchServerWith is benchServer with adjust applied to the config before validation.
+func benchServerWith(b *testing.B, history int, adjust func(*config.Config)) *Server {
+	b.Helper()
 	cfg := config.Dev()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Defaults.Rate = -1
 	cfg.Apps[0].Limits.Rate = -1
 	cfg.Apps[0].Limits.HistorySize = history // 0 takes the defaults' 0: none
 	cfg.Apps[0].Limits.MaxQueueBytes = 64 << 20
+	if adjust != nil {
+		adjust(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}

@@ -28,11 +28,12 @@ const (
 	EventAPIChannels
 	EventAPIDisconnect
 	EventAPIUsage
+	EventRPC // the rpc extension (package script)
 	NumEvents
 )
 
 var eventNames = [NumEvents]string{"unknown", "auth", "subscribe", "unsubscribe", "messageSend", "presence", "ping", "history",
-	"api.publish", "api.broadcast", "api.presence", "api.channels", "api.disconnect", "api.usage"}
+	"api.publish", "api.broadcast", "api.presence", "api.channels", "api.disconnect", "api.usage", "rpc"}
 
 // String is the event's wire name ("unknown" for anything unsupported).
 func (e eventID) String() string { return eventNames[e] }
@@ -56,6 +57,8 @@ func parseEvent(b []byte) eventID {
 		return EventPing
 	case protocol.EventHistory:
 		return EventHistory
+	case protocol.EventRPC:
+		return EventRPC
 	}
 	return EventUnknown
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
 	"github.com/rtmate/rtmate/rtmate-server/internal/hub"
 	"github.com/rtmate/rtmate/rtmate-server/internal/netpoll"
+	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 )
 
 // Server is one RTMate node: the HTTP listener, the epoll loop, the worker pool, the hub and
@@ -40,6 +41,9 @@ type Server struct {
 	pool   *pool
 	obs    Observer
 	hooks  Hooks
+
+	scriptMetrics *script.Metrics
+	workers       int
 
 	table   connTable
 	clients clientIndex
@@ -89,9 +93,17 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 	s.rawEngine = s.engine
 	s.engine = countErrors{Engine: s.engine, errs: &s.engineErrs}
 	s.cfg.Store(cfg)
+	s.workers = cfg.Workers
+	if s.workers <= 0 {
+		s.workers = defaultWorkers(cfg)
+	}
+	s.scriptMetrics = script.NewMetrics()
 	apps, err := buildApps(cfg, nil)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.loadScripts(cfg, apps, nil); err != nil {
+		return nil, fmt.Errorf("scripts: %w", err)
 	}
 	s.apps.Store(apps)
 	if weak := weakSecrets(cfg); len(weak) > 0 {
@@ -115,11 +127,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	workers := cfg.Workers
-	if workers <= 0 {
-		workers = defaultWorkers(cfg)
-	}
-	s.pool = newPool(workers, s.runTask, newWorker)
+	s.pool = newPool(s.workers, s.runTask, newWorker)
 	s.hub = hub.New(s.pool.scheduleBatch, s.pool.spawnFanout)
 
 	s.mux = http.NewServeMux()
@@ -365,6 +373,7 @@ wait:
 	}
 	s.wg.Wait()
 	s.pool.close()
+	s.apps.Load().closeScripts(nil)
 	if err := s.engine.Close(); err != nil {
 		return fmt.Errorf("close engine: %w", err)
 	}
@@ -374,12 +383,17 @@ wait:
 // Reload swaps in a new configuration: apps, keys and limits change for new requests; the
 // connections of an app that is gone are closed with 4004.
 func (s *Server) Reload(cfg *config.Config) error {
-	apps, err := buildApps(cfg, s.apps.Load())
+	prev := s.apps.Load()
+	apps, err := buildApps(cfg, prev)
 	if err != nil {
+		return err
+	}
+	if err := s.loadScripts(cfg, apps, prev); err != nil {
 		return err
 	}
 	s.cfg.Store(cfg)
 	s.apps.Store(apps)
+	prev.closeScripts(apps)
 	s.table.each(func(c *Conn) {
 		if c.authed.Load() && apps.app(c.appID) == nil {
 			c.requestClose(CloseDisconnected)

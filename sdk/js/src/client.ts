@@ -362,6 +362,17 @@ export class RTMateClient extends Emitter<ClientEvents> {
     return this.request<HistoryData>("history", payload, opts);
   }
 
+  /**
+   * rpc calls `method` of the app's rpc script (docs/scripts.md) with `data` and resolves with
+   * the script's answer (null when it gave none). A script's error rejects with an RTMateError
+   * carrying the code it chose (400 参数错误, 403 无权限, 429) and its `reason`; an app without an
+   * rpc script rejects with 400 不支持的事件类型, and a `method` that is not 1–64 characters of
+   * [A-Za-z0-9_.:-] with 400 参数错误.
+   */
+  rpc<T = unknown>(method: string, data?: unknown, opts?: RequestOptions): Promise<T> {
+    return this.request<{ method: string; data: T }>("rpc", { method, data: data === undefined ? null : data }, opts).then((r) => r.data);
+  }
+
   /** ping asks the server for a `ping` response (the client also pings by itself). */
   ping(opts?: RequestOptions): Promise<void> {
     return this.request<null>("ping", undefined, opts).then(() => undefined);
@@ -736,7 +747,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
       conn.pending.delete(env.id as number);
       clearTimeout(p.timer);
       if (env.code === 200) p.resolve(env.data);
-      else p.reject(new RTMateError(env.code, env.message, env.event ?? p.event, env.traceId));
+      else p.reject(new RTMateError(env.code, env.message, env.event ?? p.event, env.traceId, reasonOf(env.data)));
       return;
     }
     switch (env.event) {
@@ -915,4 +926,12 @@ function closedMessage(info: StateInfo): string {
   if (info.code === CloseCode.DisconnectedByServer) return `disconnected by server (${info.code}${info.reason ? " " + info.reason : ""})`;
   if (info.code !== undefined) return `client closed (${info.code}${info.reason ? " " + info.reason : ""})`;
   return "client closed";
+}
+
+/** reasonOf reads data.reason of an error response (a server script's reason). */
+function reasonOf(data: unknown): string | undefined {
+  if (data !== null && typeof data === "object" && typeof (data as { reason?: unknown }).reason === "string") {
+    return (data as { reason: string }).reason;
+  }
+  return undefined;
 }

@@ -25,12 +25,15 @@ export class RTMateError extends Error {
   readonly code: number;
   readonly event: string | undefined;
   readonly traceId: string | undefined;
+  /** reason is a server script's reason for a rejection or an rpc error (the response's data.reason). */
+  readonly reason: string | undefined;
 
-  constructor(code: number, message: string, event?: string | null, traceId?: string) {
+  constructor(code: number, message: string, event?: string | null, traceId?: string, reason?: string) {
     super(message);
     this.code = code;
     this.event = event ?? undefined;
     this.traceId = traceId;
+    this.reason = reason;
   }
 
   /**

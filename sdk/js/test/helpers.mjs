@@ -63,7 +63,7 @@ process.on("exit", () => {
  * startServer runs the real server in development mode on 127.0.0.1:<port> (with env added to
  * its environment) and waits until /healthz answers. The returned handle can stop and restart it on the same port.
  */
-export async function startServer({ port, env } = {}) {
+export async function startServer({ port, env, args = [] } = {}) {
   const bin = await serverBinary();
   port ??= await freePort();
   const srv = {
@@ -73,7 +73,7 @@ export async function startServer({ port, env } = {}) {
     log: "",
     child: null,
     async start() {
-      const child = spawn(bin, ["-listen", `127.0.0.1:${port}`], {
+      const child = spawn(bin, ["-listen", `127.0.0.1:${port}`, ...args], {
         stdio: ["ignore", "pipe", "pipe"],
         env: env ? { ...process.env, ...env } : process.env,
       });

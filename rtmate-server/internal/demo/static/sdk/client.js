@@ -199,6 +199,16 @@ export class RTMateClient extends Emitter {
             payload.limit = h.limit;
         return this.request("history", payload, opts);
     }
+    /**
+     * rpc calls `method` of the app's rpc script (docs/scripts.md) with `data` and resolves with
+     * the script's answer (null when it gave none). A script's error rejects with an RTMateError
+     * carrying the code it chose (400 参数错误, 403 无权限, 429) and its `reason`; an app without an
+     * rpc script rejects with 400 不支持的事件类型, and a `method` that is not 1–64 characters of
+     * [A-Za-z0-9_.:-] with 400 参数错误.
+     */
+    rpc(method, data, opts) {
+        return this.request("rpc", { method, data: data === undefined ? null : data }, opts).then((r) => r.data);
+    }
     /** ping asks the server for a `ping` response (the client also pings by itself). */
     ping(opts) {
         return this.request("ping", undefined, opts).then(() => undefined);
@@ -587,7 +597,7 @@ export class RTMateClient extends Emitter {
             if (env.code === 200)
                 p.resolve(env.data);
             else
-                p.reject(new RTMateError(env.code, env.message, env.event ?? p.event, env.traceId));
+                p.reject(new RTMateError(env.code, env.message, env.event ?? p.event, env.traceId, reasonOf(env.data)));
             return;
         }
         switch (env.event) {
@@ -780,4 +790,11 @@ function closedMessage(info) {
     if (info.code !== undefined)
         return `client closed (${info.code}${info.reason ? " " + info.reason : ""})`;
     return "client closed";
+}
+/** reasonOf reads data.reason of an error response (a server script's reason). */
+function reasonOf(data) {
+    if (data !== null && typeof data === "object" && typeof data.reason === "string") {
+        return data.reason;
+    }
+    return undefined;
 }

@@ -23,11 +23,14 @@ export class RTMateError extends Error {
     code;
     event;
     traceId;
-    constructor(code, message, event, traceId) {
+    /** reason is a server script's reason for a rejection or an rpc error (the response's data.reason). */
+    reason;
+    constructor(code, message, event, traceId, reason) {
         super(message);
         this.code = code;
         this.event = event ?? undefined;
         this.traceId = traceId;
+        this.reason = reason;
     }
     /**
      * is reports whether this error is the table row `name`. Several rows share a numeric code
