@@ -65,10 +65,15 @@ type Engine struct {
 	Redis Redis  `yaml:"redis"`
 }
 
-// Redis is the redis engine's connection.
+// Redis is the redis engine's connection: a standalone Redis (Address), a Redis Cluster
+// (Cluster with Addresses) or a master found through Sentinel (Sentinel); see redis.go.
 type Redis struct {
-	Address   string `yaml:"address"`
-	Password  string `yaml:"password"`
+	Address string `yaml:"address"`
+	// Cluster selects Redis Cluster mode; Addresses are its seed nodes.
+	Cluster   bool      `yaml:"cluster"`
+	Addresses []string  `yaml:"addresses"`
+	Sentinel  *Sentinel `yaml:"sentinel"`
+	Password  string    `yaml:"password"`
 	DB        int    `yaml:"db"`
 	TLS       bool   `yaml:"tls"`
 	KeyPrefix string `yaml:"key_prefix"`
@@ -200,8 +205,8 @@ func (c *Config) Validate() error {
 	switch c.Engine.Type {
 	case "memory":
 	case "redis":
-		if c.Engine.Redis.Address == "" {
-			return errors.New("engine.redis.address is required for the redis engine")
+		if err := c.Engine.Redis.validate(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("engine.type %q: want memory or redis", c.Engine.Type)

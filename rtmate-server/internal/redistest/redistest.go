@@ -25,6 +25,11 @@ type Server struct {
 	bin string
 	dir string
 
+	// argv, when set, replaces the default command line (sentinels); extra is appended to
+	// the default one (cluster nodes, replicas).
+	argv  func(port string) []string
+	extra []string
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -53,7 +58,18 @@ func Binary(t testing.TB) string {
 // Start runs redis-server on a free loopback port until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
+	return startWith(t, nil, nil)
+}
+
+// StartArgs is Start with extra redis-server arguments ("--replicaof", host, port, …).
+func StartArgs(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	return startWith(t, nil, extra)
+}
+
+func startWith(t testing.TB, argv func(port string) []string, extra []string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), argv: argv, extra: extra}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var port int
@@ -85,10 +101,14 @@ func freePort() (int, error) {
 // from s.dir when a previous run left one.
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.bin, // #nosec G204 -- tests start the redis-server found on PATH
-		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--dbfilename", "dump.rdb", "--logfile", filepath.Join(s.dir, "redis.log"),
-		"--daemonize", "no", "--protected-mode", "yes")
+		"--daemonize", "no", "--protected-mode", "yes"}
+	args = append(args, s.extra...)
+	if s.argv != nil {
+		args = s.argv(port)
+	}
+	cmd := exec.Command(s.bin, args...) // #nosec G204 -- tests start the redis-server found on PATH
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("exec %s: %w", s.bin, err)
 	}
@@ -175,6 +195,13 @@ func (s *Server) Restart(keepData bool) {
 	s.Stop(keepData)
 	s.StartAgain()
 }
+
+// Kill stops the process with SIGKILL, as a crash would (StartAgain brings it back with
+// its files).
+func (s *Server) Kill() { s.kill() }
+
+// Dir is the server's working directory (logs, dump.rdb, nodes.conf).
+func (s *Server) Dir() string { return s.dir }
 
 func (s *Server) kill() {
 	s.mu.Lock()
