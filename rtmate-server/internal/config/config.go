@@ -74,9 +74,9 @@ type Redis struct {
 	Addresses []string  `yaml:"addresses"`
 	Sentinel  *Sentinel `yaml:"sentinel"`
 	Password  string    `yaml:"password"`
-	DB        int    `yaml:"db"`
-	TLS       bool   `yaml:"tls"`
-	KeyPrefix string `yaml:"key_prefix"`
+	DB        int       `yaml:"db"`
+	TLS       bool      `yaml:"tls"`
+	KeyPrefix string    `yaml:"key_prefix"`
 	// PresenceTTL is how long a dead node's members stay listed. Default 30s.
 	PresenceTTL time.Duration `yaml:"presence_ttl"`
 }
