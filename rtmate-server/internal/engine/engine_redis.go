@@ -152,7 +152,8 @@ type Redis struct {
 	lineageArg string
 	backoffMax time.Duration
 
-	cl *clusterState // cluster mode only
+	cl  *clusterState // cluster mode only
+	reg registry
 
 	handler Handler
 	ctx     context.Context
@@ -385,6 +386,7 @@ func (e *Redis) close(cleanup bool) error {
 			if derr := e.client.Do(ctx, e.client.B().Del().Key(e.keys.node(e.opts.NodeID)).Build().ToRetryable()).Error(); derr != nil {
 				err = fmt.Errorf("redis engine: remove heartbeat: %w", derr)
 			}
+			e.forgetNode(ctx, e.opts.NodeID)
 			cancel()
 		}
 	}

@@ -102,6 +102,18 @@ type client struct {
 
 func dial(t *testing.T, n *node, user string) *client {
 	t.Helper()
+	c := dialNoAuth(t, n, user)
+	var data struct {
+		ClientID string `json:"client_id"`
+	}
+	c.ok(c.request("auth", map[string]any{"appId": auth.DevAppID, "token": testserver.DevToken(t, user, time.Hour)}), &data)
+	c.id = data.ClientID
+	return c
+}
+
+// dialNoAuth opens a WebSocket to n without authenticating.
+func dialNoAuth(t *testing.T, n *node, user string) *client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, n.URL, nil)
@@ -129,11 +141,6 @@ func dial(t *testing.T, n *node, user string) *client {
 		}
 	}()
 	t.Cleanup(func() { _ = conn.Close(websocket.StatusNormalClosure, "") })
-	var data struct {
-		ClientID string `json:"client_id"`
-	}
-	c.ok(c.request("auth", map[string]any{"appId": auth.DevAppID, "token": testserver.DevToken(t, user, time.Hour)}), &data)
-	c.id = data.ClientID
 	return c
 }
 

@@ -28,11 +28,13 @@ const (
 	EventAPIChannels
 	EventAPIDisconnect
 	EventAPIUsage
+	EventAPINodes
 	NumEvents
 )
 
 var eventNames = [NumEvents]string{"unknown", "auth", "subscribe", "unsubscribe", "messageSend", "presence", "ping", "history",
-	"api.publish", "api.broadcast", "api.presence", "api.channels", "api.disconnect", "api.usage"}
+	"api.publish", "api.broadcast", "api.presence", "api.channels", "api.disconnect", "api.usage",
+	"api.nodes"}
 
 // String is the event's wire name ("unknown" for anything unsupported).
 func (e eventID) String() string { return eventNames[e] }
