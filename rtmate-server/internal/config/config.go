@@ -43,6 +43,10 @@ type Config struct {
 	Defaults Limits `yaml:"defaults"`
 	// Engine selects the broker/presence/history engine. Default memory.
 	Engine Engine `yaml:"engine"`
+	// Admin protects the operator endpoints (POST /admin/drain); see admin.go.
+	Admin Admin `yaml:"admin"`
+	// Drain times a node's drain (POST /admin/drain, SIGUSR1); see admin.go.
+	Drain Drain `yaml:"drain"`
 	// Apps are the tenants.
 	Apps []App `yaml:"apps"`
 
@@ -161,6 +165,9 @@ func (c *Config) applyEnv() {
 	if v := os.Getenv("RTMATE_REDIS_ADDRESS"); v != "" {
 		c.Engine.Type, c.Engine.Redis.Address = "redis", v
 	}
+	if v := os.Getenv("RTMATE_ADMIN_TOKEN"); v != "" {
+		c.Admin.Token = v
+	}
 }
 
 func (c *Config) setDefaults() {
@@ -185,6 +192,8 @@ func (c *Config) setDefaults() {
 	def(&c.PingInterval, 25*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
 	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.Drain.Grace, 5*time.Second)
+	def(&c.Drain.Timeout, 30*time.Second)
 	if c.Engine.Type == "" {
 		c.Engine.Type = "memory"
 	}
