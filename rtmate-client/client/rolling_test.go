@@ -168,7 +168,7 @@ type rollingSub struct {
 
 func TestRollingRestartNoLoss(t *testing.T) {
 	if testing.Short() {
-		t.Skip("rolling restart of three processes: run without -short (scripts/chaos.sh does)")
+		t.Skip("rolling restart of three processes: runs without -short (CI and scripts/chaos.sh)")
 	}
 	redisAddr := startRedis(t)
 	cfgPath := filepath.Join(t.TempDir(), "node.yaml")

@@ -378,11 +378,12 @@ func TestClusterFanOut(t *testing.T) {
 		s.wantMessages("news", n+3, n+3)
 	}
 	sports.wantMessages("sports", 1, 1)
-	// One Redis subscription per node and channel, whatever the local subscriber count.
+	// One Redis subscription per node and channel, whatever the local subscriber count,
+	// plus the node's two control channels ($rtmate/control and its reply channel).
 	for _, nd := range []*node{a, b, cn} {
-		want := 1
+		want := 1 + 2
 		if nd == b {
-			want = 2
+			want = 2 + 2
 		}
 		if got := nd.eng.Stats().Channels; got != want {
 			t.Fatalf("node %s subscribed to %d channels, want %d", nd.eng.NodeID(), got, want)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -408,12 +409,22 @@ func (l *haLoad) check(t *testing.T, killedAt, failoverAt time.Time) haResult {
 	return res
 }
 
-// haDurations: the -short subset (CI) publishes for less time around the failover.
+// haDurations: CI publishes for a few seconds around each disruption; scripts/chaos.sh
+// (RTMATE_CHAOS=1) for longer, and repeats the tests.
 func haDurations() (before, after time.Duration) {
-	if testing.Short() {
-		return time.Second, 3 * time.Second
+	if os.Getenv("RTMATE_CHAOS") == "1" {
+		return 3 * time.Second, 8 * time.Second
 	}
-	return 3 * time.Second, 8 * time.Second
+	return time.Second, 3 * time.Second
+}
+
+// skipShort skips the slow real-process tests under -short (CI runs them, see
+// docs/scaling.md#tests).
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("slow Redis Cluster / Sentinel test; runs without -short and in scripts/chaos.sh")
+	}
 }
 
 // TestClusterMasterFailover kills the master of some channels under 200 publications/s from
@@ -422,6 +433,7 @@ func haDurations() (before, after time.Duration) {
 // recovering from positions taken before, during and after get everything or
 // recovered: false.
 func TestClusterMasterFailover(t *testing.T) {
+	skipShort(t)
 	c := redistest.StartCluster(t, 3, 1)
 	es, _ := clusterEngines(t, c, 0)
 	chans, owner := spreadChannels(t, c, 4)
@@ -464,6 +476,7 @@ func TestClusterMasterFailover(t *testing.T) {
 // TestSentinelFailover is the same with a master, a replica and three sentinels: the engine
 // follows the master the sentinels elect.
 func TestSentinelFailover(t *testing.T) {
+	skipShort(t)
 	ss := redistest.StartSentinel(t)
 	l := &haLoad{rate: 200, hist: HistoryOptions{Size: 10000, TTLSeconds: 600}, affected: map[ChannelKey]bool{}}
 	for i := range 12 {
@@ -501,6 +514,7 @@ func TestSentinelFailover(t *testing.T) {
 // three nodes publish: no publication is lost or delivered twice to the nodes' subscribers,
 // and clients recovering across the move get everything or recovered: false.
 func TestClusterReshard(t *testing.T) {
+	skipShort(t)
 	c := redistest.StartCluster(t, 3, 1)
 	masters := c.Masters()
 	from, to := masters[0], masters[1]
