@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -64,98 +63,6 @@ func startRedis(t *testing.T) string {
 	return ""
 }
 
-// balancer is a TCP load balancer: round robin over the backends whose /readyz answers 200
-// (checked every 50 ms), like a load balancer's health check.
-type balancer struct {
-	ln       net.Listener
-	backends []string
-	mu       sync.Mutex
-	ready    map[string]bool
-	next     int
-	stop     chan struct{}
-	wg       sync.WaitGroup
-}
-
-func newBalancer(t *testing.T, backends []string) *balancer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &balancer{ln: ln, backends: backends, ready: map[string]bool{}, stop: make(chan struct{})}
-	b.wg.Add(2)
-	go b.health()
-	go b.accept()
-	t.Cleanup(func() { close(b.stop); ln.Close(); b.wg.Wait() })
-	return b
-}
-
-func (b *balancer) health() {
-	defer b.wg.Done()
-	hc := &http.Client{Timeout: 200 * time.Millisecond}
-	for {
-		for _, be := range b.backends {
-			ok := false
-			if resp, err := hc.Get("http://" + be + "/readyz"); err == nil {
-				ok = resp.StatusCode == http.StatusOK
-				resp.Body.Close()
-			}
-			b.mu.Lock()
-			b.ready[be] = ok
-			b.mu.Unlock()
-		}
-		select {
-		case <-b.stop:
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func (b *balancer) pick() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for i := range b.backends {
-		be := b.backends[(b.next+i)%len(b.backends)]
-		if b.ready[be] {
-			out = append(out, be)
-		}
-	}
-	b.next++
-	return out
-}
-
-func (b *balancer) accept() {
-	defer b.wg.Done()
-	for {
-		in, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		var out net.Conn
-		for _, be := range b.pick() {
-			if out, err = net.DialTimeout("tcp", be, time.Second); err == nil {
-				break
-			}
-		}
-		if out == nil {
-			in.Close()
-			continue
-		}
-		b.wg.Add(2)
-		go b.pipe(in, out)
-		go b.pipe(out, in)
-	}
-}
-
-func (b *balancer) pipe(dst, src net.Conn) {
-	defer b.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
 // rollingSub is one SDK subscriber's record.
 type rollingSub struct {
 	mu          sync.Mutex
@@ -191,9 +98,9 @@ log: {level: warn}
 		nodes = append(nodes, n)
 		addrs = append(addrs, n.Addr)
 	}
-	lb := newBalancer(t, addrs)
+	lb := servertest.NewBalancer(t, addrs)
 	time.Sleep(200 * time.Millisecond) // the first health round
-	url := "ws://" + lb.ln.Addr().String() + "/ws"
+	url := "ws://" + lb.Addr() + "/ws"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const channel = "rolling"

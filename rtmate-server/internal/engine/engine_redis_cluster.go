@@ -118,15 +118,7 @@ func (e *Redis) runCluster(first chan<- error) {
 		reconcile := false
 		select {
 		case <-e.ctx.Done():
-			e.opsMu.Lock()
-			batch = append(batch[:0], e.ops...)
-			e.ops = nil
-			e.opsMu.Unlock()
-			for _, op := range batch {
-				if op.done != nil {
-					op.done <- ErrClosed
-				}
-			}
+			e.failPendingOps()
 			return
 		case <-e.opsWake:
 		case <-tick.C:

@@ -409,6 +409,28 @@ func (l *haLoad) check(t *testing.T, killedAt, failoverAt time.Time) haResult {
 	return res
 }
 
+// seqEngines starts n engines with the options opt(i) gives, each with a seqRecorder.
+func seqEngines(t *testing.T, n int, opt func(i int) RedisOptions) ([]*Redis, []*seqRecorder) {
+	t.Helper()
+	var es []*Redis
+	var rs []*seqRecorder
+	for i := range n {
+		o := opt(i)
+		o.PresenceTTL = 3 * time.Second
+		rec := newSeqRecorder(fmt.Sprint(i))
+		e, err := NewRedis(o, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close() })
+		es, rs = append(es, e), append(rs, rec)
+	}
+	return es, rs
+}
+
 // haDurations: CI publishes for a few seconds around each disruption; scripts/chaos.sh
 // (RTMATE_CHAOS=1) for longer, and repeats the tests.
 func haDurations() (before, after time.Duration) {
@@ -435,24 +457,11 @@ func skipShort(t *testing.T) {
 func TestClusterMasterFailover(t *testing.T) {
 	skipShort(t)
 	c := redistest.StartCluster(t, 3, 1)
-	es, _ := clusterEngines(t, c, 0)
 	chans, owner := spreadChannels(t, c, 4)
 	l := &haLoad{chans: chans, rate: 200, hist: HistoryOptions{Size: 10000, TTLSeconds: 600}, affected: map[ChannelKey]bool{}}
-	for i := range 3 {
-		rec := newSeqRecorder(fmt.Sprint(i))
-		e, err := NewRedis(RedisOptions{Cluster: true, Addresses: c.Addrs(), NodeID: fmt.Sprintf("f%d", i), PresenceTTL: 3 * time.Second},
-			zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Start(context.Background(), rec); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close() })
-		es = append(es, e)
-		l.recs = append(l.recs, rec)
-	}
-	l.engines = es
+	l.engines, l.recs = seqEngines(t, 3, func(i int) RedisOptions {
+		return RedisOptions{Cluster: true, Addresses: c.Addrs(), NodeID: fmt.Sprintf("f%d", i)}
+	})
 	victim := owner[chans[0]]
 	for ch, m := range owner {
 		l.affected[ch] = m == victim
@@ -484,20 +493,9 @@ func TestSentinelFailover(t *testing.T) {
 		l.chans = append(l.chans, ch)
 		l.affected[ch] = true
 	}
-	for i := range 3 {
-		rec := newSeqRecorder(fmt.Sprint(i))
-		e, err := NewRedis(RedisOptions{Sentinel: &SentinelOptions{MasterName: redistest.MasterName, Addresses: ss.SentinelAddrs()},
-			NodeID: fmt.Sprintf("s%d", i), PresenceTTL: 3 * time.Second}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Start(context.Background(), rec); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close() })
-		l.engines = append(l.engines, e)
-		l.recs = append(l.recs, rec)
-	}
+	l.engines, l.recs = seqEngines(t, 3, func(i int) RedisOptions {
+		return RedisOptions{Sentinel: &SentinelOptions{MasterName: redistest.MasterName, Addresses: ss.SentinelAddrs()}, NodeID: fmt.Sprintf("s%d", i)}
+	})
 	before, after := haDurations()
 	res := l.run(t, before, after, func() time.Time {
 		ss.Master.Kill()
@@ -542,20 +540,9 @@ func TestClusterReshard(t *testing.T) {
 			}
 		}
 	}
-	for i := range 3 {
-		rec := newSeqRecorder(fmt.Sprint(i))
-		e, err := NewRedis(RedisOptions{Cluster: true, Addresses: c.Addrs(), NodeID: fmt.Sprintf("r%d", i), PresenceTTL: 3 * time.Second},
-			zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Start(context.Background(), rec); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close() })
-		l.engines = append(l.engines, e)
-		l.recs = append(l.recs, rec)
-	}
+	l.engines, l.recs = seqEngines(t, 3, func(i int) RedisOptions {
+		return RedisOptions{Cluster: true, Addresses: c.Addrs(), NodeID: fmt.Sprintf("r%d", i)}
+	})
 	before, after := haDurations()
 	res := l.run(t, before, after, func() time.Time {
 		c.Reshard(from, to, moved)

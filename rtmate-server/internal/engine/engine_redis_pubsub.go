@@ -130,15 +130,7 @@ func (e *Redis) runOps() {
 	for {
 		select {
 		case <-e.ctx.Done():
-			e.opsMu.Lock()
-			batch = append(batch[:0], e.ops...)
-			e.ops = nil
-			e.opsMu.Unlock()
-			for _, op := range batch {
-				if op.done != nil {
-					op.done <- ErrClosed
-				}
-			}
+			e.failPendingOps()
 			return
 		case <-e.opsWake:
 		}
@@ -160,6 +152,19 @@ func (e *Redis) runOps() {
 			batch = batch[n:]
 		}
 		batch = batch[:0]
+	}
+}
+
+// failPendingOps answers every queued request with ErrClosed (the engine is closing).
+func (e *Redis) failPendingOps() {
+	e.opsMu.Lock()
+	ops := e.ops
+	e.ops = nil
+	e.opsMu.Unlock()
+	for _, op := range ops {
+		if op.done != nil {
+			op.done <- ErrClosed
+		}
 	}
 }
 

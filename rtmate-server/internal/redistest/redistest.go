@@ -70,6 +70,14 @@ func StartArgs(t testing.TB, extra ...string) *Server {
 func startWith(t testing.TB, argv func(port string) []string, extra []string) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), argv: argv, extra: extra}
+	s.startOnFreePort()
+	return s
+}
+
+// startOnFreePort starts s on a free loopback port (a few tries: another process may take
+// the port between the probe and the start) and stops it when the test ends.
+func (s *Server) startOnFreePort() {
+	s.t.Helper()
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var port int
@@ -82,10 +90,9 @@ func startWith(t testing.TB, argv func(port string) []string, extra []string) *S
 		}
 	}
 	if err != nil {
-		t.Fatalf("redistest: start redis-server: %v", err)
+		s.t.Fatalf("redistest: start redis-server: %v", err)
 	}
-	t.Cleanup(s.kill)
-	return s
+	s.t.Cleanup(s.kill)
 }
 
 func freePort() (int, error) {

@@ -49,21 +49,7 @@ func StartSentinel(t testing.TB) *SentinelSet {
 			return []string{conf, "--sentinel"}
 		}
 		s := &Server{t: t, bin: Binary(t), dir: dir, argv: argv}
-		var err error
-		for attempt := 0; attempt < 5; attempt++ {
-			var p int
-			if p, err = freePort(); err != nil {
-				continue
-			}
-			s.Addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(p))
-			if err = s.start(); err == nil {
-				break
-			}
-		}
-		if err != nil {
-			t.Fatalf("redistest: start sentinel: %v", err)
-		}
-		t.Cleanup(s.kill)
+		s.startOnFreePort()
 		ss.Sentinels = append(ss.Sentinels, s)
 	}
 	deadline := time.Now().Add(30 * time.Second)
