@@ -23,7 +23,22 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+trap 'exit 1' INT TERM
+# A free port whose cluster bus port (port+10000) is a free port too.
+freeport() {
+	python3 - <<'PY'
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    if p + 10000 <= 65535:
+        b = socket.socket()
+        try:
+            b.bind(("127.0.0.1", p + 10000)); b.close(); s.close(); print(p); break
+        except OSError:
+            pass
+    s.close()
+PY
+}
 
 addrs=()
 for i in 1 2 3 4 5 6; do

@@ -29,6 +29,9 @@ type Server struct {
 	// the default one (cluster nodes, replicas).
 	argv  func(port string) []string
 	extra []string
+	// busPort: a cluster node also listens on port+10000 (the cluster bus), which must be a
+	// valid, free port too.
+	busPort bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -70,6 +73,9 @@ func StartArgs(t testing.TB, extra ...string) *Server {
 func startWith(t testing.TB, argv func(port string) []string, extra []string) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), argv: argv, extra: extra}
+	for _, a := range extra {
+		s.busPort = s.busPort || a == "--cluster-enabled"
+	}
 	s.startOnFreePort()
 	return s
 }
@@ -84,6 +90,11 @@ func (s *Server) startOnFreePort() {
 		if port, err = freePort(); err != nil {
 			continue
 		}
+		if s.busPort && !busPortFree(port) {
+			err = fmt.Errorf("cluster bus port %d+10000 unusable", port)
+			attempt-- // not a failure of redis-server: another port will do
+			continue
+		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if err = s.start(); err == nil {
 			break
@@ -93,6 +104,19 @@ func (s *Server) startOnFreePort() {
 		s.t.Fatalf("redistest: start redis-server: %v", err)
 	}
 	s.t.Cleanup(s.kill)
+}
+
+// busPortFree reports whether port+10000 is a port and free now.
+func busPortFree(port int) bool {
+	if port+10000 > 65535 {
+		return false
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
 }
 
 func freePort() (int, error) {
