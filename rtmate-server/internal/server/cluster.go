@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -434,8 +436,8 @@ func (s *Server) onControl(k engine.ChannelKey, pub *engine.Publication) {
 	if s.cl.reg == nil || pub.Kind != engine.KindMessage {
 		return
 	}
-	var m ctlMsg
-	if err := json.Unmarshal(pub.Data, &m); err != nil || m.V != ControlVersion || m.From == "" {
+	m, err := parseControl(pub.Data)
+	if err != nil {
 		s.ignoreControl(k, pub.Data, m.V, m.Type, err)
 		return
 	}
@@ -452,13 +454,10 @@ func (s *Server) onControl(k engine.ChannelKey, pub *engine.Publication) {
 			}
 		}
 		return
-	case "channels", "disconnect", "usage":
+	default: // a request (parseControl admits only the known types)
 		if m.From == self || k != controlChan {
 			return
 		}
-	default:
-		s.ignoreControl(k, pub.Data, m.V, m.Type, nil)
-		return
 	}
 	select {
 	case s.cl.sem <- struct{}{}:
@@ -497,6 +496,39 @@ func (s *Server) onControl(k engine.ChannelKey, pub *engine.Publication) {
 			s.log.Warn("cluster request: reply", zap.String("type", m.Type), zap.String("to", m.From), zap.Error(err))
 		}
 	}()
+}
+
+// errControl* say why a control message is ignored.
+var (
+	errControlVersion = errors.New("unknown control message version")
+	errControlType    = errors.New("unknown control message type")
+	errControlField   = errors.New("control message field missing or too long")
+)
+
+// maxControlField bounds the identifiers a control message carries.
+const maxControlField = 128
+
+// parseControl decodes a control message from another node (or anything that published on
+// the control channels) and checks what this node relies on; an error means "ignore it".
+func parseControl(data []byte) (ctlMsg, error) {
+	var m ctlMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("decode: %w", err)
+	}
+	if m.V != ControlVersion {
+		return m, errControlVersion
+	}
+	switch m.Type {
+	case "reply", "channels", "disconnect", "usage":
+	default:
+		return m, errControlType
+	}
+	if m.From == "" || m.ID == "" || len(m.From) > maxControlField || len(m.ID) > maxControlField ||
+		len(m.App) > maxControlField || len(m.ClientID) > maxControlField || len(m.UserID) > maxControlField ||
+		len(m.Prefix) > protocol.MaxChannelLen {
+		return m, errControlField
+	}
+	return m, nil
 }
 
 func (s *Server) ignoreControl(k engine.ChannelKey, data []byte, v int, typ string, err error) {
