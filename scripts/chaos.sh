@@ -7,7 +7,9 @@
 #     resharded under load, cluster-wide API operations, max_connections over the cluster;
 #   - Sentinel (master + replica + 3 sentinels): the master killed under the same load;
 #   - a rolling restart (drain with SIGUSR1, start again) of three real rtmate-server
-#     processes under load with Go SDK clients behind a /readyz-following load balancer.
+#     processes under load with Go SDK clients behind a /readyz-following load balancer;
+#   - a cluster master killed under load with three real rtmate-server processes in cluster
+#     mode and Go SDK clients.
 #
 #   scripts/chaos.sh            every test, 3 rounds
 #   ROUNDS=1 scripts/chaos.sh   one round
@@ -29,7 +31,7 @@ run() {
 	grep -E 'RESULT|--- (PASS|FAIL)' "$log" | sed 's/^ *//' || true
 }
 run ./rtmate-server/internal/engine/ 'TestKeySlot|TestClusterDelivery|TestClusterMasterFailover|TestSentinelFailover|TestClusterReshard|TestClusterWideAPI|TestClusterMaxConnections'
-run ./rtmate-client/client/ 'TestRollingRestartNoLoss'
+run ./rtmate-client/client/ 'TestRollingRestartNoLoss|TestClusterFailoverRealProcesses'
 if [ "$status" -ne 0 ]; then
 	echo; echo "chaos: FAILED"; exit 1
 fi

@@ -216,11 +216,14 @@ type haResult struct {
 	RecoveredTrue            int
 	RecoveredFalse           int
 	LiveMissing, LiveDup     int
+	// EngineLost sums the engines' Stats.Lost: publications a node knew it missed and could
+	// not replay (0 expected: an epoch change is not a loss).
+	EngineLost uint64
 }
 
 func (r haResult) String() string {
-	return fmt.Sprintf("published=%d acked=%d failed=%d resume_after_failover=%v recovering_clients: recovered=%d recovered_false=%d live: missing=%d dup_or_disorder=%d",
-		r.Published, r.Acked, r.Failed, r.ResumeAfterFailover.Round(time.Millisecond), r.RecoveredTrue, r.RecoveredFalse, r.LiveMissing, r.LiveDup)
+	return fmt.Sprintf("published=%d acked=%d failed=%d resume_after_failover=%v recovering_clients: recovered=%d recovered_false=%d live: missing=%d dup_or_disorder=%d engine_lost=%d",
+		r.Published, r.Acked, r.Failed, r.ResumeAfterFailover.Round(time.Millisecond), r.RecoveredTrue, r.RecoveredFalse, r.LiveMissing, r.LiveDup, r.EngineLost)
 }
 
 // run publishes for `before`, calls disrupt (which returns when the failover is complete),
@@ -402,6 +405,9 @@ func (l *haLoad) check(t *testing.T, killedAt, failoverAt time.Time) haResult {
 				t.Errorf("recovered client of %s: acknowledged seq %d missing without recovered: false", s.ch.Name, seq)
 			}
 		}
+	}
+	for _, e := range l.engines {
+		res.EngineLost += e.Stats().Lost
 	}
 	if res.Acked == 0 || res.RecoveredTrue+res.RecoveredFalse == 0 {
 		t.Fatalf("nothing measured: %v", res)

@@ -17,13 +17,14 @@ import "github.com/redis/rueidis"
 // microseconds) is unique per channel because a channel's epoch is created at most once per
 // script run.
 var publishScript = rueidis.NewLuaScript(lineageLua + `
-local m = redis.call('HMGET', KEYS[1], 'e', 'r')
+local m = redis.call('HMGET', KEYS[1], 'e', 'r', 'o')
 local epoch = m[1]
 local rid = ''
 if ARGV[7] == '1' then
   rid = runid()
   if epoch and m[2] ~= rid then
     redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], 'o', (tonumber(m[3]) or 0) + lineageJump)
     epoch = false
   end
 end
@@ -74,8 +75,9 @@ if ARGV[4] == '1' then
   rid = runid()
   if epoch and m[3] ~= rid then
     redis.call('DEL', KEYS[1])
+    m[1] = (tonumber(m[1]) or 0) + lineageJump
+    redis.call('HSET', KEYS[1], 'o', m[1])
     epoch = false
-    m[1] = false
   end
 end
 if not epoch then
@@ -109,7 +111,14 @@ return {tonumber(m[1] or '0'), epoch, entries}
 // recovering from one of them would skip a message without being told. With it, such a
 // client gets recovered: false. A restart of the same server also gets a new run id: the
 // conservative answer, as an RDB or AOF may lack the last writes too.
+//
+// The new epoch's offsets do not restart at 1: they continue lineageJump above the old
+// counter. Clients that stayed connected hold offsets of the old epoch (pushes carry no
+// epoch) and the SDKs drop any offset at or below the last one as a duplicate; jumping
+// above every offset the old master can have handed out (it may have had up to the
+// replication lag more than its replica) keeps their stream moving forward.
 const lineageLua = `
+local lineageJump = 1000000
 local function runid()
   local info = redis.call('INFO', 'server')
   return string.match(info, 'run_id:(%x+)')
