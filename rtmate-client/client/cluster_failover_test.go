@@ -267,8 +267,11 @@ log: {level: warn}
 	var failed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for i, ch := range chans {
+	for _, ch := range chans {
 		acked[ch], started[ch] = &sync.Map{}, &sync.Map{}
+	}
+	for i, ch := range chans {
+		ackedCh, startedCh := acked[ch], started[ch]
 		pc, err := client.Dial(ctx, cfg(servers[i%3].URL, "pub-"+ch))
 		if err != nil {
 			t.Fatal(err)
@@ -285,7 +288,7 @@ log: {level: warn}
 					return
 				case <-tick.C:
 				}
-				started[ch].Store(seq, time.Now())
+				startedCh.Store(seq, time.Now())
 				pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 				_, err := pc.Publish(pctx, ch, map[string]int{"n": seq})
 				pcancel()
@@ -293,7 +296,7 @@ log: {level: warn}
 					failed.Add(1)
 					continue
 				}
-				acked[ch].Store(seq, true)
+				ackedCh.Store(seq, true)
 			}
 		}()
 	}
