@@ -2,7 +2,7 @@
 # install-test-deps.sh installs what the test suites need beyond the Go toolchain:
 #   - Debian's chromium (the JS SDK's browser test drives it through playwright-core;
 #     playwright never downloads a browser of its own here),
-#   - redis-server (the Redis broker tests),
+#   - redis-server and redis-cli (the Redis broker tests, Redis Cluster and Sentinel included),
 #   - nginx-light (scripts/check-deploy.sh runs nginx -t on the deploy/ snippet),
 #   - the JS SDK's npm dependencies (npm ci in sdk/js).
 # It is idempotent: apt runs only when a package is missing, npm ci only when
@@ -27,6 +27,11 @@ if command -v redis-server >/dev/null 2>&1; then
 	log "redis-server present: $(redis-server --version | head -1)"
 else
 	missing+=(redis-server)
+fi
+# redis-cli builds the test Redis Clusters (redis-cli --cluster create/reshard); sentinels are
+# redis-server --sentinel, so nothing more is needed for them.
+if ! command -v redis-cli >/dev/null 2>&1; then
+	missing+=(redis-tools)
 fi
 # nginx only for `nginx -t` on deploy/nginx-rtmate.conf (scripts/check-deploy.sh); the tests never serve with it.
 if command -v nginx >/dev/null 2>&1; then

@@ -4,7 +4,9 @@
 // Entry points:
 //   - Start builds rtmate-server once per test process, starts it on a free loopback port
 //     in development mode (app demo-app) and stops it when the test ends.
-//   - Server.Restart stops and starts it again on the same address.
+//   - Server.Restart stops and starts it again on the same address; Server.Signal,
+//     WaitExit and StartAgain drive a drain (SIGUSR1) and a restart after it.
+//   - NewBalancer is a TCP load balancer that follows the backends' /readyz.
 //   - Build compiles any main package of the workspace once per test process.
 //   - Main wraps testing.M.Run to remove the built binaries afterwards.
 //

@@ -102,6 +102,12 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
+	copyClose(dst, src)
+}
+
+// copyClose copies src to dst until either ends, then closes both (the other direction's
+// copy ends with them).
+func copyClose(dst, src net.Conn) {
 	_, _ = io.Copy(dst, src)
 	dst.Close()
 	src.Close()

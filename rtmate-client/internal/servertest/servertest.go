@@ -255,3 +255,22 @@ func (s *Server) dumpLog() {
 	}
 	s.t.Logf("rtmate-server log (last %d lines):\n%s", len(lines), strings.Join(lines, "\n"))
 }
+
+// Signal sends sig to the server process (SIGUSR1 drains it, for instance).
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// WaitExit waits up to timeout for the process to exit by itself and reports whether it did.
+func (s *Server) WaitExit(timeout time.Duration) bool {
+	select {
+	case <-s.exited:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// StartAgain starts a server that exited (after a drain, say) on the same address.
+func (s *Server) StartAgain() {
+	s.t.Helper()
+	s.start()
+}

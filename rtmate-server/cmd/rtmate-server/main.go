@@ -123,12 +123,24 @@ func run() error {
 	go func() { serveErr <- srv.Serve(ctx, ln) }()
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	for {
 		select {
 		case err := <-serveErr:
+			if srv.Draining() { // the drain shut the server down: flush webhooks, then exit
+				wctx, wcancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+				if werr := hooks.Close(wctx); werr != nil {
+					log.Warn("webhooks not flushed", zap.Error(werr))
+				}
+				wcancel()
+				log.Info("drained and stopped")
+			}
 			return err
 		case sig := <-sigs:
+			if sig == syscall.SIGUSR1 {
+				srv.Drain(0, 0) // drain.grace and drain.timeout from the config
+				continue
+			}
 			if sig == syscall.SIGHUP {
 				if newCfg := reload(apply, *configPath, *listen, log); newCfg != nil {
 					hooks.Reload(newCfg)

@@ -30,7 +30,7 @@ type backend interface {
 	Channels(appID, prefix string) ([]server.ChannelInfo, error)
 	Presence(appID, channel string) ([]protocol.Member, error)
 	PublishAPI(appID, channel string, data []byte) (uint64, error)
-	Node() server.NodeInfo
+	Node() server.NodeFigures
 	NodeID() string
 	Handle(pattern string, h http.Handler)
 }

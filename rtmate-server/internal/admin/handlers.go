@@ -54,7 +54,7 @@ func (a *Admin) Handler() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		nodes := make([]server.NodeInfo, len(all))
+		nodes := make([]server.NodeFigures, len(all))
 		for i, f := range all {
 			nodes[i] = f.Node
 		}

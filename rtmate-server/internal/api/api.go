@@ -21,9 +21,10 @@ type backend interface {
 	PublishAPI(appID, channel string, data []byte) (uint64, error)
 	BroadcastAPI(appID string, channels []string, data []byte) ([]uint64, error)
 	Presence(appID, channel string) ([]protocol.Member, error)
-	Channels(appID, prefix string) ([]server.ChannelInfo, error)
-	Disconnect(appID, clientID, userID string) (int, error)
-	AppUsage(appID string) (server.UsageReport, error)
+	ClusterChannels(appID, prefix string) ([]server.ChannelInfo, server.Gathered, error)
+	ClusterDisconnect(appID, clientID, userID string) (int, server.Gathered, error)
+	ClusterUsage(appID string) (server.UsageReport, server.Gathered, error)
+	Nodes(appID string) ([]server.NodeInfo, error)
 	ObserveAPIRequest(event server.EventID, code protocol.WsBizCode, took time.Duration)
 }
 
@@ -57,6 +58,7 @@ var endpoints = map[string]endpoint{
 	"/api/channels":   {http.MethodGet, server.EventAPIChannels, (*Handler).channels},
 	"/api/disconnect": {http.MethodPost, server.EventAPIDisconnect, (*Handler).disconnect},
 	"/api/usage":      {http.MethodGet, server.EventAPIUsage, (*Handler).usage},
+	"/api/nodes":      {http.MethodGet, server.EventAPINodes, (*Handler).nodes},
 }
 
 // ServeHTTP routes, authenticates, runs the endpoint and answers with the envelope. The

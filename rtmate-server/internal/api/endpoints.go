@@ -19,9 +19,16 @@ type (
 	channelsData struct {
 		Count    int           `json:"count"`
 		Channels []channelInfo `json:"channels"`
+		gathered
 	}
 	disconnectData struct {
 		Disconnected int `json:"disconnected"`
+		gathered
+	}
+	// gathered says how many nodes a cluster-wide answer covers (cluster.go).
+	gathered struct {
+		Nodes        int      `json:"nodes,omitempty"` // with a node registry (Redis engine) only
+		MissingNodes []string `json:"missing_nodes,omitempty"`
 	}
 	usageData struct {
 		AppID             string `json:"appId"`
@@ -34,6 +41,7 @@ type (
 		MessagesOut       int64  `json:"messages_out"`
 		BytesIn           int64  `json:"bytes_in"`
 		BytesOut          int64  `json:"bytes_out"`
+		gathered
 	}
 )
 
@@ -97,11 +105,11 @@ func (h *Handler) channels(_ http.ResponseWriter, r *http.Request, appID string)
 	if len(prefix) > protocol.MaxChannelLen {
 		return nil, protocol.Errorf(protocol.InvalidParams, "prefix longer than %d bytes", protocol.MaxChannelLen)
 	}
-	chans, err := h.srv.Channels(appID, prefix)
+	chans, g, err := h.srv.ClusterChannels(appID, prefix)
 	if err != nil {
 		return nil, err
 	}
-	out := channelsData{Count: len(chans), Channels: make([]channelInfo, len(chans))}
+	out := channelsData{Count: len(chans), Channels: make([]channelInfo, len(chans)), gathered: gatheredOf(g)}
 	for i, c := range chans {
 		out.Channels[i] = channelInfo{Channel: c.Name, Subscribers: c.Subscribers}
 	}
@@ -114,11 +122,11 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, appID strin
 	if err := h.decodeBody(w, r, appID, &req); err != nil {
 		return nil, err
 	}
-	n, err := h.srv.Disconnect(appID, req.ClientID, req.UserID)
+	n, g, err := h.srv.ClusterDisconnect(appID, req.ClientID, req.UserID)
 	if err != nil {
 		return nil, err
 	}
-	return disconnectData{Disconnected: n}, nil
+	return disconnectData{Disconnected: n, gathered: gatheredOf(g)}, nil
 }
 
 // GET /api/usage?appId= → the app's usage counters.
@@ -126,7 +134,7 @@ func (h *Handler) usage(_ http.ResponseWriter, r *http.Request, appID string) (a
 	if _, err := query(r, appID); err != nil {
 		return nil, err
 	}
-	u, err := h.srv.AppUsage(appID)
+	u, g, err := h.srv.ClusterUsage(appID)
 	if err != nil {
 		return nil, err
 	}
@@ -141,5 +149,6 @@ func (h *Handler) usage(_ http.ResponseWriter, r *http.Request, appID string) (a
 		MessagesOut:       u.MessagesOut,
 		BytesIn:           u.BytesIn,
 		BytesOut:          u.BytesOut,
+		gathered:          gatheredOf(g),
 	}, nil
 }

@@ -48,6 +48,8 @@ type Config struct {
 	Defaults Limits `yaml:"defaults"`
 	// Engine selects the broker/presence/history engine. Default memory.
 	Engine Engine `yaml:"engine"`
+	// Drain times a node's drain (POST /admin/drain, SIGUSR1); see drain.go.
+	Drain Drain `yaml:"drain"`
 	// Apps are the tenants.
 	Apps []App `yaml:"apps"`
 	// Admin configures the admin API and console (admin.go).
@@ -75,13 +77,18 @@ type Engine struct {
 	Redis Redis  `yaml:"redis"`
 }
 
-// Redis is the redis engine's connection.
+// Redis is the redis engine's connection: a standalone Redis (Address), a Redis Cluster
+// (Cluster with Addresses) or a master found through Sentinel (Sentinel); see redis.go.
 type Redis struct {
-	Address   string `yaml:"address"`
-	Password  string `yaml:"password"`
-	DB        int    `yaml:"db"`
-	TLS       bool   `yaml:"tls"`
-	KeyPrefix string `yaml:"key_prefix"`
+	Address string `yaml:"address"`
+	// Cluster selects Redis Cluster mode; Addresses are its seed nodes.
+	Cluster   bool      `yaml:"cluster"`
+	Addresses []string  `yaml:"addresses"`
+	Sentinel  *Sentinel `yaml:"sentinel"`
+	Password  string    `yaml:"password"`
+	DB        int       `yaml:"db"`
+	TLS       bool      `yaml:"tls"`
+	KeyPrefix string    `yaml:"key_prefix"`
 	// PresenceTTL is how long a dead node's members stay listed. Default 30s.
 	PresenceTTL time.Duration `yaml:"presence_ttl"`
 }
@@ -196,6 +203,8 @@ func (c *Config) setDefaults() {
 	def(&c.PongTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
 	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.Drain.Grace, 5*time.Second)
+	def(&c.Drain.Timeout, 30*time.Second)
 	if c.Engine.Type == "" {
 		c.Engine.Type = "memory"
 	}
@@ -226,8 +235,8 @@ func (c *Config) problems() []error {
 	switch c.Engine.Type {
 	case "memory":
 	case "redis":
-		if c.Engine.Redis.Address == "" {
-			add("engine.redis.address is required for the redis engine")
+		if err := c.Engine.Redis.validate(); err != nil {
+			errs = append(errs, err)
 		}
 	default:
 		add("engine.type %q: want memory or redis", c.Engine.Type)

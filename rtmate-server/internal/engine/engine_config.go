@@ -16,8 +16,15 @@ func FromConfig(cfg config.Engine, nodeID string, log *zap.Logger) (Engine, erro
 	case "", "memory":
 		return NewMemory(), nil
 	case "redis":
+		var sentinel *SentinelOptions
+		if s := cfg.Redis.Sentinel; s != nil {
+			sentinel = &SentinelOptions{MasterName: s.MasterName, Addresses: s.Addresses, Password: s.Password}
+		}
 		r, err := NewRedis(RedisOptions{
 			Address:     cfg.Redis.Address,
+			Cluster:     cfg.Redis.Cluster,
+			Addresses:   cfg.Redis.Addresses,
+			Sentinel:    sentinel,
 			Password:    cfg.Redis.Password,
 			DB:          cfg.Redis.DB,
 			TLS:         cfg.Redis.TLS,

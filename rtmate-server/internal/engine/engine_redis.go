@@ -3,11 +3,9 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -23,8 +21,16 @@ var _ Engine = (*Redis)(nil)
 
 // RedisOptions configure the Redis engine. Zero values mean the documented defaults.
 type RedisOptions struct {
-	// Address is host:port of a standalone Redis (≥ 6.2; ≥ 7.0 for sharded pub/sub). Required.
-	Address  string
+	// Address is host:port of a standalone Redis (≥ 6.2; ≥ 7.0 for sharded pub/sub). Required
+	// unless Cluster or Sentinel is set.
+	Address string
+	// Cluster connects to a Redis Cluster (≥ 7.0) through the seed nodes in Addresses: one
+	// sharded pub/sub connection per shard master, followed through failovers and slot moves
+	// (engine_redis_cluster.go).
+	Cluster   bool
+	Addresses []string
+	// Sentinel finds the master through Redis Sentinel and follows it through failovers.
+	Sentinel *SentinelOptions
 	Password string
 	DB       int
 	// TLS dials Redis over TLS, verifying its certificate against the system roots.
@@ -58,8 +64,32 @@ type RedisOptions struct {
 	MaxBacklog int
 }
 
+// SentinelOptions locate the master through Redis Sentinel.
+type SentinelOptions struct {
+	// MasterName is the monitored master set.
+	MasterName string
+	// Addresses are the sentinels' host:port.
+	Addresses []string
+	// Password authenticates to the sentinels.
+	Password string
+}
+
 func (o RedisOptions) withDefaults() (RedisOptions, error) {
-	if o.Address == "" {
+	switch {
+	case o.Cluster && o.Sentinel != nil:
+		return o, errors.New("redis engine: cluster and sentinel are exclusive")
+	case o.Cluster:
+		if len(o.Addresses) == 0 {
+			return o, errors.New("redis engine: cluster mode needs seed addresses")
+		}
+		if o.DB != 0 {
+			return o, errors.New("redis engine: Redis Cluster has only db 0")
+		}
+	case o.Sentinel != nil:
+		if o.Sentinel.MasterName == "" || len(o.Sentinel.Addresses) == 0 {
+			return o, errors.New("redis engine: sentinel mode needs a master name and sentinel addresses")
+		}
+	case o.Address == "":
 		return o, errors.New("redis engine: address is required")
 	}
 	if o.KeyPrefix == "" {
@@ -114,6 +144,16 @@ type Redis struct {
 	sharded bool
 	pubCmd  string // SPUBLISH or PUBLISH
 	metaTTL string // RedisOptions.MetaTTL in seconds, a script argument
+	// lineage (cluster and sentinel modes): a channel's epoch also changes when its keys are
+	// written by another Redis process than the last write, i.e. after a failover or a slot
+	// move, because async replication may have lost writes that nodes already delivered
+	// (see the scripts). lineageArg is its script argument.
+	lineage    bool
+	lineageArg string
+	backoffMax time.Duration
+
+	cl  *clusterState // cluster mode only
+	reg registry
 
 	handler Handler
 	ctx     context.Context
@@ -196,25 +236,13 @@ func NewRedis(opts RedisOptions, log *zap.Logger) (*Redis, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	copt := rueidis.ClientOption{
-		InitAddress:       []string{opts.Address},
-		Password:          opts.Password,
-		SelectDB:          opts.DB,
-		ClientName:        "rtmate-" + opts.NodeID,
-		DisableCache:      true, // no client-side caching: nothing here reads the same key twice
-		ForceSingleClient: true, // standalone Redis; see docs/scaling.md on clusters
-		Dialer:            net.Dialer{Timeout: min(opts.Timeout, 3*time.Second), KeepAlive: 15 * time.Second},
-	}
-	if opts.TLS {
-		host, _, err := net.SplitHostPort(opts.Address)
-		if err != nil {
-			return nil, fmt.Errorf("redis engine: address %q: %w", opts.Address, err)
-		}
-		copt.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	copt, err := opts.clientOption()
+	if err != nil {
+		return nil, err
 	}
 	client, err := rueidis.NewClient(copt)
 	if err != nil {
-		return nil, fmt.Errorf("redis engine: connect to %s: %w", opts.Address, err)
+		return nil, fmt.Errorf("redis engine: connect to %s: %w", opts.where(), err)
 	}
 	e := &Redis{
 		opts:    opts,
@@ -224,6 +252,12 @@ func NewRedis(opts RedisOptions, log *zap.Logger) (*Redis, error) {
 		subs:    make(map[ChannelKey]struct{}),
 		local:   make(map[ChannelKey]map[string]string),
 		opsWake: make(chan struct{}, 1),
+
+		backoffMax: backoffMax,
+		lineageArg: "0",
+	}
+	if opts.Cluster {
+		e.cl = newClusterState()
 	}
 	e.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	n := max(1, min(runtime.GOMAXPROCS(0), 16))
@@ -238,13 +272,22 @@ func NewRedis(opts RedisOptions, log *zap.Logger) (*Redis, error) {
 		client.Close()
 		return nil, err
 	}
-	e.sharded = major >= 7 && !opts.ForceUnsharded
+	if opts.Cluster && major < 7 {
+		client.Close()
+		return nil, fmt.Errorf("redis engine: cluster mode needs Redis 7 or newer (sharded pub/sub); found major version %d", major)
+	}
+	e.sharded = major >= 7 && (!opts.ForceUnsharded || opts.Cluster)
+	e.lineage = opts.Cluster || opts.Sentinel != nil
+	if e.lineage {
+		e.lineageArg = "1"
+		e.backoffMax = haBackoffMax
+	}
 	e.pubCmd = "PUBLISH"
 	if e.sharded {
 		e.pubCmd = "SPUBLISH"
 	}
 	e.metaTTL = strconv.FormatInt(int64(opts.MetaTTL/time.Second), 10)
-	e.log.Info("redis engine connected", zap.String("addr", opts.Address), zap.String("node_id", opts.NodeID),
+	e.log.Info("redis engine connected", zap.String("mode", opts.mode()), zap.String("addr", opts.where()), zap.String("node_id", opts.NodeID),
 		zap.Int("redis_major", major), zap.Bool("sharded_pubsub", e.sharded))
 	return e, nil
 }
@@ -253,7 +296,7 @@ func NewRedis(opts RedisOptions, log *zap.Logger) (*Redis, error) {
 func (e *Redis) serverMajor(ctx context.Context) (int, error) {
 	info, err := e.client.Do(ctx, e.client.B().Info().Section("server").Build()).ToString()
 	if err != nil {
-		return 0, fmt.Errorf("redis engine: INFO server at %s: %w", e.opts.Address, err)
+		return 0, fmt.Errorf("redis engine: INFO server at %s: %w", e.opts.where(), err)
 	}
 	for line := range strings.SplitSeq(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
@@ -300,9 +343,14 @@ func (e *Redis) Start(ctx context.Context, h Handler) error {
 		go d.run()
 	}
 	first := make(chan error, 1)
-	e.wg.Add(3)
-	go e.runOps()
-	go e.runPubSub(first)
+	e.wg.Add(2)
+	if e.cl != nil {
+		go e.runCluster(first)
+	} else {
+		e.wg.Add(1)
+		go e.runOps()
+		go e.runPubSub(first)
+	}
 	go e.runHeartbeat()
 	select {
 	case err := <-first:
@@ -338,6 +386,7 @@ func (e *Redis) close(cleanup bool) error {
 			if derr := e.client.Do(ctx, e.client.B().Del().Key(e.keys.node(e.opts.NodeID)).Build().ToRetryable()).Error(); derr != nil {
 				err = fmt.Errorf("redis engine: remove heartbeat: %w", derr)
 			}
+			e.forgetNode(ctx, e.opts.NodeID)
 			cancel()
 		}
 	}
@@ -408,7 +457,7 @@ func (e *Redis) Publish(ctx context.Context, ch ChannelKey, pub *Publication, op
 	}
 	res, err := publishScript.Exec(ctx, e.client,
 		[]string{e.keys.meta(ch), e.keys.stream(ch)},
-		[]string{e.keys.topic(ch), rueidis.BinaryString(b), strconv.Itoa(opts.Size), ttl, e.metaTTL, e.pubCmd},
+		[]string{e.keys.topic(ch), rueidis.BinaryString(b), strconv.Itoa(opts.Size), ttl, e.metaTTL, e.pubCmd, e.lineageArg},
 	).ToArray()
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("script returned %d values", len(res))
@@ -437,7 +486,7 @@ func (e *Redis) History(ctx context.Context, ch ChannelKey, since uint64, limit 
 	}
 	res, err := historyScript.Exec(ctx, e.client,
 		[]string{e.keys.meta(ch), e.keys.stream(ch)},
-		[]string{strconv.FormatUint(since+1, 10), strconv.Itoa(max(limit, 0)), e.metaTTL},
+		[]string{strconv.FormatUint(since+1, 10), strconv.Itoa(max(limit, 0)), e.metaTTL, e.lineageArg},
 	).ToArray()
 	if err == nil && len(res) != 3 {
 		err = fmt.Errorf("script returned %d values", len(res))

@@ -102,6 +102,18 @@ type client struct {
 
 func dial(t *testing.T, n *node, user string) *client {
 	t.Helper()
+	c := dialNoAuth(t, n, user)
+	var data struct {
+		ClientID string `json:"client_id"`
+	}
+	c.ok(c.request("auth", map[string]any{"appId": auth.DevAppID, "token": testserver.DevToken(t, user, time.Hour)}), &data)
+	c.id = data.ClientID
+	return c
+}
+
+// dialNoAuth opens a WebSocket to n without authenticating.
+func dialNoAuth(t *testing.T, n *node, user string) *client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, n.URL, nil)
@@ -129,11 +141,6 @@ func dial(t *testing.T, n *node, user string) *client {
 		}
 	}()
 	t.Cleanup(func() { _ = conn.Close(websocket.StatusNormalClosure, "") })
-	var data struct {
-		ClientID string `json:"client_id"`
-	}
-	c.ok(c.request("auth", map[string]any{"appId": auth.DevAppID, "token": testserver.DevToken(t, user, time.Hour)}), &data)
-	c.id = data.ClientID
 	return c
 }
 
@@ -371,11 +378,12 @@ func TestClusterFanOut(t *testing.T) {
 		s.wantMessages("news", n+3, n+3)
 	}
 	sports.wantMessages("sports", 1, 1)
-	// One Redis subscription per node and channel, whatever the local subscriber count.
+	// One Redis subscription per node and channel, whatever the local subscriber count,
+	// plus the node's two control channels ($rtmate/control and its reply channel).
 	for _, nd := range []*node{a, b, cn} {
-		want := 1
+		want := 1 + 2
 		if nd == b {
-			want = 2
+			want = 2 + 2
 		}
 		if got := nd.eng.Stats().Channels; got != want {
 			t.Fatalf("node %s subscribed to %d channels, want %d", nd.eng.NodeID(), got, want)

@@ -33,6 +33,10 @@ type dItem struct {
 type chanPos struct {
 	epoch string
 	last  uint64
+	// fresh: the epoch changed and nothing of the new one was delivered yet. A new epoch
+	// may start above offset 1 (the lineage jump, see engine_redis_scripts.go), so the
+	// offsets below its first one are not a loss.
+	fresh bool
 }
 
 // itemOverhead is what a queued publication costs besides its payload, for the backlog
@@ -163,12 +167,12 @@ func (d *delivery) message(ch ChannelKey, payload string) {
 			st.epoch, st.last = strings.Clone(epoch), off-1
 		case st.epoch == "":
 			// Subscribed before the channel had history: every offset of this epoch is new.
-			st.epoch = strings.Clone(epoch)
+			st.epoch, st.fresh = strings.Clone(epoch), true
 		case st.epoch != epoch:
 			// History was lost in Redis and offsets started over. What the old epoch still
 			// owed is gone; everything of the new one is new here.
 			d.e.st.resets.Add(1)
-			st.epoch, st.last = strings.Clone(epoch), 0
+			st.epoch, st.last, st.fresh = strings.Clone(epoch), 0, true
 		}
 		if off <= st.last {
 			d.e.st.duplicates.Add(1)
@@ -183,7 +187,7 @@ func (d *delivery) message(ch ChannelKey, payload string) {
 			}
 			d.pub.Offset, d.pub.Epoch = off, epoch
 		}
-		st.last = off
+		st.last, st.fresh = off, false
 	}
 	d.e.handler.HandlePublication(ch, &d.pub)
 	d.pub = Publication{}
@@ -217,7 +221,7 @@ func (d *delivery) replay(ch ChannelKey, st *chanPos, upto uint64, depth int) {
 	if pos.Epoch != st.epoch {
 		switch {
 		case st.epoch == "":
-			st.epoch = pos.Epoch // the channel's first epoch: all of it is new
+			st.epoch, st.fresh = pos.Epoch, true // the channel's first epoch: all of it is new
 		case pos.Epoch == "":
 			// Redis lost the channel and nothing was published since: the next epoch will
 			// be new from its first offset.
@@ -230,7 +234,7 @@ func (d *delivery) replay(ch ChannelKey, st *chanPos, upto uint64, depth int) {
 			d.e.log.Warn("channel history was lost in redis; what this node missed before cannot be replayed",
 				zap.String("app_id", ch.App), zap.String("channel", ch.Name), zap.String("old_epoch", st.epoch),
 				zap.String("epoch", pos.Epoch))
-			st.epoch, st.last = pos.Epoch, 0
+			st.epoch, st.last, st.fresh = pos.Epoch, 0, true
 			d.replay(ch, st, 0, depth+1)
 			return
 		default:
@@ -245,16 +249,18 @@ func (d *delivery) replay(ch ChannelKey, st *chanPos, upto uint64, depth int) {
 		if p.Offset <= st.last || p.Offset > upto {
 			continue
 		}
-		if p.Offset > st.last+1 {
+		if p.Offset > st.last+1 && !st.fresh {
 			d.e.st.lost.Add(p.Offset - st.last - 1)
 		}
 		d.e.st.recovered.Add(1)
 		d.pub = *p
 		d.e.handler.HandlePublication(ch, &d.pub)
-		st.last = p.Offset
+		st.last, st.fresh = p.Offset, false
 	}
 	if upto > st.last {
-		d.e.st.lost.Add(upto - st.last)
+		if !st.fresh {
+			d.e.st.lost.Add(upto - st.last)
+		}
 		st.last = upto
 	}
 }

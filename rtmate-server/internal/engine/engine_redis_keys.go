@@ -17,6 +17,7 @@ import (
 //	<prefix>p{app:ch}   hash: client_id → "<node_id>:<user_id>"      (presence)
 //	<prefix>c{app:ch}   (sharded) pub/sub channel
 //	<prefix>node:<id>   string with a TTL: the node's heartbeat
+//	<prefix>nodes       hash: node id → "<heartbeat ms>:<status JSON>" (the node registry)
 type keyspace struct {
 	prefix string
 }
@@ -39,6 +40,7 @@ func (k keyspace) stream(ch ChannelKey) string   { return k.channelKey('h', ch) 
 func (k keyspace) presence(ch ChannelKey) string { return k.channelKey('p', ch) }
 func (k keyspace) topic(ch ChannelKey) string    { return k.channelKey('c', ch) }
 func (k keyspace) node(id string) string         { return k.prefix + "node:" + id }
+func (k keyspace) nodes() string                 { return k.prefix + "nodes" }
 
 // parseTopic returns the channel of a pub/sub channel name. The strings share the topic's
 // memory: callers that keep the key must clone it.

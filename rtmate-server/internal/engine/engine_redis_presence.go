@@ -210,5 +210,5 @@ func (e *Redis) heartbeat(ctx context.Context, first bool) error {
 			}
 		}
 	}
-	return nil
+	return e.register(ctx)
 }

@@ -20,6 +20,10 @@ var ErrUnavailable = errors.New("engine: redis pub/sub connection is down")
 const (
 	backoffMin = 50 * time.Millisecond
 	backoffMax = 5 * time.Second
+	// haBackoffMax caps the backoff in cluster and sentinel modes, where the address to
+	// reconnect to changes within seconds of a failure (a replica is promoted) and the
+	// promise is delivery resuming within 5 s of the failover.
+	haBackoffMax = time.Second
 )
 
 // opsChunk bounds how many subscription commands go in one pipelined round trip.
@@ -37,6 +41,8 @@ const (
 	opSubscribe opKind = iota
 	opUnsubscribe
 	opResubscribe // everything in e.subs, after a reconnection
+	opShardLost   // cluster: sh's connection failed
+	opSunsub      // cluster: sh reported that ch is no longer subscribed (a slot moved)
 )
 
 // subOp is one request to the subscription worker. done (subscribe and resubscribe only)
@@ -45,6 +51,7 @@ type subOp struct {
 	kind opKind
 	ch   ChannelKey
 	done chan error
+	sh   *shard // opShardLost, opSunsub
 }
 
 // Subscribe subscribes this node to ch and returns once Redis confirmed it: any publication
@@ -56,7 +63,7 @@ func (e *Redis) Subscribe(ctx context.Context, ch ChannelKey) error {
 	}
 	e.subMu.Lock()
 	e.subs[ch] = struct{}{}
-	up := e.ps != nil
+	up := e.ps != nil || e.cl != nil // in cluster mode the worker finds the channel's shard
 	e.subMu.Unlock()
 	if !up {
 		e.dropSub(ch)
@@ -123,15 +130,7 @@ func (e *Redis) runOps() {
 	for {
 		select {
 		case <-e.ctx.Done():
-			e.opsMu.Lock()
-			batch = append(batch[:0], e.ops...)
-			e.ops = nil
-			e.opsMu.Unlock()
-			for _, op := range batch {
-				if op.done != nil {
-					op.done <- ErrClosed
-				}
-			}
+			e.failPendingOps()
 			return
 		case <-e.opsWake:
 		}
@@ -153,6 +152,19 @@ func (e *Redis) runOps() {
 			batch = batch[n:]
 		}
 		batch = batch[:0]
+	}
+}
+
+// failPendingOps answers every queued request with ErrClosed (the engine is closing).
+func (e *Redis) failPendingOps() {
+	e.opsMu.Lock()
+	ops := e.ops
+	e.ops = nil
+	e.opsMu.Unlock()
+	for _, op := range ops {
+		if op.done != nil {
+			op.done <- ErrClosed
+		}
 	}
 }
 
@@ -291,7 +303,7 @@ func (e *Redis) runPubSub(first chan<- error) {
 		if err != nil {
 			e.st.errors.Add(1)
 			if first != nil {
-				first <- fmt.Errorf("redis engine: pub/sub connection to %s: %w", e.opts.Address, err)
+				first <- fmt.Errorf("redis engine: pub/sub connection to %s: %w", e.opts.where(), err)
 				return
 			}
 			failures++
@@ -302,7 +314,7 @@ func (e *Redis) runPubSub(first chan<- error) {
 			if !e.sleep(backoff) {
 				return
 			}
-			backoff = min(2*backoff, backoffMax)
+			backoff = min(2*backoff, e.backoffMax)
 			continue
 		}
 		e.st.connected.Store(true)

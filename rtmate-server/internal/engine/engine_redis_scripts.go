@@ -8,21 +8,34 @@ import "github.com/redis/rueidis"
 // published.
 //
 // KEYS: meta, stream. ARGV: topic, body, history size, history TTL seconds (0 = none),
-// meta TTL seconds (0 = none), publish command (SPUBLISH or PUBLISH).
-// Returns {offset, epoch}.
+// meta TTL seconds (0 = none), publish command (SPUBLISH or PUBLISH), lineage check ("1" in
+// cluster and sentinel modes, see lineageLua). Returns {offset, epoch}.
 //
 // The epoch is created with the meta hash. When the hash is gone (a Redis restart without
 // persistence, a flush, its expiry) offsets restart at 1 under a new epoch, and whatever
 // stream is left belongs to the old epoch and is dropped. TIME in hex (seconds then
 // microseconds) is unique per channel because a channel's epoch is created at most once per
 // script run.
-var publishScript = rueidis.NewLuaScript(`
+var publishScript = rueidis.NewLuaScript(lineageLua + `
+local m = redis.call('HMGET', KEYS[1], 'e', 'r', 'o')
+local epoch = m[1]
+local rid = ''
+if ARGV[7] == '1' then
+  rid = runid()
+  if epoch and m[2] ~= rid then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], 'o', (tonumber(m[3]) or 0) + lineageJump)
+    epoch = false
+  end
+end
 local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
-local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   local t = redis.call('TIME')
   epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
   redis.call('HSET', KEYS[1], 'e', epoch)
+  if rid ~= '' then
+    redis.call('HSET', KEYS[1], 'r', rid)
+  end
   redis.call('DEL', KEYS[2])
 end
 local offs = string.format('%d', off)
@@ -49,18 +62,31 @@ return {off, epoch}
 // to, or it could never recover. The key this creates expires after the meta TTL.
 //
 // KEYS: meta, stream. ARGV: first offset wanted (since+1), limit (0 = all), meta TTL seconds
-// (0 = none). Returns {offset, epoch, entries}.
+// (0 = none), lineage check ("1" or "0"). Returns {offset, epoch, entries}.
 //
 // It is retried on a broken connection (after a Redis restart the first use of each pooled
 // connection finds it closed): running it twice changes nothing. publishScript is not, as a
 // retry could publish twice.
-var historyScript = rueidis.NewLuaScriptRetryable(`
-local m = redis.call('HMGET', KEYS[1], 'o', 'e')
+var historyScript = rueidis.NewLuaScriptRetryable(lineageLua + `
+local m = redis.call('HMGET', KEYS[1], 'o', 'e', 'r')
 local epoch = m[2]
+local rid = ''
+if ARGV[4] == '1' then
+  rid = runid()
+  if epoch and m[3] ~= rid then
+    redis.call('DEL', KEYS[1])
+    m[1] = (tonumber(m[1]) or 0) + lineageJump
+    redis.call('HSET', KEYS[1], 'o', m[1])
+    epoch = false
+  end
+end
 if not epoch then
   local t = redis.call('TIME')
   epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
   redis.call('HSET', KEYS[1], 'e', epoch)
+  if rid ~= '' then
+    redis.call('HSET', KEYS[1], 'r', rid)
+  end
   redis.call('DEL', KEYS[2])
   if tonumber(ARGV[3]) > 0 then
     redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -75,3 +101,26 @@ else
 end
 return {tonumber(m[1] or '0'), epoch, entries}
 `)
+
+// lineageLua defines runid(): the run id of the Redis process running the script. In
+// cluster and sentinel modes the scripts keep in the meta hash (field r) the run id of the
+// process that created the epoch, and start a new epoch (offsets from 1, history dropped)
+// when another process finds the hash. That process is a replica promoted by a failover,
+// which may lack writes the old master acknowledged and nodes delivered, or the new owner of
+// a migrated slot: without a new epoch it would hand out those offsets again, and a client
+// recovering from one of them would skip a message without being told. With it, such a
+// client gets recovered: false. A restart of the same server also gets a new run id: the
+// conservative answer, as an RDB or AOF may lack the last writes too.
+//
+// The new epoch's offsets do not restart at 1: they continue lineageJump above the old
+// counter. Clients that stayed connected hold offsets of the old epoch (pushes carry no
+// epoch) and the SDKs drop any offset at or below the last one as a duplicate; jumping
+// above every offset the old master can have handed out (it may have had up to the
+// replication lag more than its replica) keeps their stream moving forward.
+const lineageLua = `
+local lineageJump = 1000000
+local function runid()
+  local info = redis.call('INFO', 'server')
+  return string.match(info, 'run_id:(%x+)')
+end
+`

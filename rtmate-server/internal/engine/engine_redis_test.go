@@ -727,10 +727,12 @@ func BenchmarkRedisPublishToDelivery(b *testing.B) {
 	}
 	data := []byte(`{"text":"hello, this is a 64 byte message for the benchmark!!"}`)
 	for _, tc := range []struct {
-		name string
-		hist HistoryOptions
-	}{{"history", HistoryOptions{Size: 100}}, {"no-history", HistoryOptions{}}} {
+		name    string
+		hist    HistoryOptions
+		lineage string // "1": the run-id check of cluster and sentinel modes
+	}{{"history", HistoryOptions{Size: 100}, "0"}, {"history-lineage", HistoryOptions{Size: 100}, "1"}, {"no-history", HistoryOptions{}, "0"}} {
 		b.Run(tc.name, func(b *testing.B) {
+			pubr.lineageArg = tc.lineage
 			b.ReportAllocs()
 			for b.Loop() {
 				pub := Publication{Kind: KindMessage, Data: data, ClientID: "bp-1"}

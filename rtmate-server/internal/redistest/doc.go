@@ -3,5 +3,7 @@
 // stopped when the test ends.
 //
 // Entry points: Start (skips when redis-server is missing, fails instead when CI is set),
-// Server.Restart, Server.Stop/StartAgain, Server.Do.
+// Server.Restart, Server.Stop/StartAgain, Server.Kill, Server.Do; StartCluster (a Redis Cluster
+// built with redis-cli --cluster create: Masters, MasterOfSlot, Reshard, WaitHealthy after a
+// Kill) and StartSentinel (a master, a replica and three sentinels: WaitMaster).
 package redistest

@@ -25,6 +25,14 @@ type Server struct {
 	bin string
 	dir string
 
+	// argv, when set, replaces the default command line (sentinels); extra is appended to
+	// the default one (cluster nodes, replicas).
+	argv  func(port string) []string
+	extra []string
+	// busPort: a cluster node also listens on port+10000 (the cluster bus), which must be a
+	// valid, free port too.
+	busPort bool
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -53,11 +61,38 @@ func Binary(t testing.TB) string {
 // Start runs redis-server on a free loopback port until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
+	return startWith(t, nil, nil)
+}
+
+// StartArgs is Start with extra redis-server arguments ("--replicaof", host, port, …).
+func StartArgs(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	return startWith(t, nil, extra)
+}
+
+func startWith(t testing.TB, argv func(port string) []string, extra []string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), argv: argv, extra: extra}
+	for _, a := range extra {
+		s.busPort = s.busPort || a == "--cluster-enabled"
+	}
+	s.startOnFreePort()
+	return s
+}
+
+// startOnFreePort starts s on a free loopback port (a few tries: another process may take
+// the port between the probe and the start) and stops it when the test ends.
+func (s *Server) startOnFreePort() {
+	s.t.Helper()
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var port int
 		if port, err = freePort(); err != nil {
+			continue
+		}
+		if s.busPort && !busPortFree(port) {
+			err = fmt.Errorf("cluster bus port %d+10000 unusable", port)
+			attempt-- // not a failure of redis-server: another port will do
 			continue
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -66,10 +101,22 @@ func Start(t testing.TB) *Server {
 		}
 	}
 	if err != nil {
-		t.Fatalf("redistest: start redis-server: %v", err)
+		s.t.Fatalf("redistest: start redis-server: %v", err)
 	}
-	t.Cleanup(s.kill)
-	return s
+	s.t.Cleanup(s.kill)
+}
+
+// busPortFree reports whether port+10000 is a port and free now.
+func busPortFree(port int) bool {
+	if port+10000 > 65535 {
+		return false
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
 }
 
 func freePort() (int, error) {
@@ -85,10 +132,14 @@ func freePort() (int, error) {
 // from s.dir when a previous run left one.
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.bin, // #nosec G204 -- tests start the redis-server found on PATH
-		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--dbfilename", "dump.rdb", "--logfile", filepath.Join(s.dir, "redis.log"),
-		"--daemonize", "no", "--protected-mode", "yes")
+		"--daemonize", "no", "--protected-mode", "yes"}
+	args = append(args, s.extra...)
+	if s.argv != nil {
+		args = s.argv(port)
+	}
+	cmd := exec.Command(s.bin, args...) // #nosec G204 -- tests start the redis-server found on PATH
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("exec %s: %w", s.bin, err)
 	}
@@ -175,6 +226,13 @@ func (s *Server) Restart(keepData bool) {
 	s.Stop(keepData)
 	s.StartAgain()
 }
+
+// Kill stops the process with SIGKILL, as a crash would (StartAgain brings it back with
+// its files).
+func (s *Server) Kill() { s.kill() }
+
+// Dir is the server's working directory (logs, dump.rdb, nodes.conf).
+func (s *Server) Dir() string { return s.dir }
 
 func (s *Server) kill() {
 	s.mu.Lock()

@@ -82,8 +82,8 @@ func (s *Server) AppCounters() []AppCounter {
 // AppChannelCount returns how many channels of the app have subscribers on this node.
 func (s *Server) AppChannelCount(appID string) int { return len(s.hub.Channels(appID, "")) }
 
-// NodeInfo is this node's figures for the admin console.
-type NodeInfo struct {
+// NodeFigures is this node's figures for the admin console (GET /api/nodes lists NodeInfo).
+type NodeFigures struct {
 	ID            string `json:"id"`
 	Engine        string `json:"engine"`
 	Connections   int    `json:"connections"`
@@ -98,11 +98,11 @@ type NodeInfo struct {
 var processStart = time.Now()
 
 // Node returns this node's figures.
-func (s *Server) Node() NodeInfo {
+func (s *Server) Node() NodeFigures {
 	st := s.Stats()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return NodeInfo{
+	return NodeFigures{
 		ID: s.nodeID, Engine: s.cfg.Load().Engine.Type, Connections: st.Connections, Channels: st.Channels,
 		Subscriptions: st.Subscriptions, Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc,
 		StartedAt: processStart.Unix(), QueueDrops: st.QueueDrops,

@@ -157,6 +157,10 @@ const pushOverhead = 160
 // HandlePublication is the engine's delivery into this node (engine.Handler): the push is
 // encoded once, and the same bytes are queued to every local subscriber.
 func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication) {
+	if k.App == controlApp {
+		s.onControl(k, pub)
+		return
+	}
 	// Room for the whole push (envelope, names, ids, offset) so that encoding never grows the
 	// buffer: one allocation per publication, shared by every subscriber.
 	buf := make([]byte, wire.HeaderReserve, wire.HeaderReserve+len(pub.Data)+len(k.Name)+len(pub.ClientID)+len(pub.UserID)+pushOverhead)

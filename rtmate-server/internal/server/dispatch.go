@@ -220,7 +220,7 @@ func (c *Conn) onAuth(w *worker) error {
 	if !a.auth.OriginAllowed(c.origin) {
 		return protocol.Errorf(protocol.Forbidden, "origin %q not allowed", c.origin)
 	}
-	if max := a.limits.MaxConnections; max > 0 && a.usage.Connections.Load() >= int64(max) {
+	if max := a.limits.MaxConnections; max > 0 && c.srv.clusterConnections(a) >= int64(max) {
 		return protocol.Errorf(protocol.QuotaExceeded, "app has %d connections", max)
 	}
 	scriptUser := claims.Sub

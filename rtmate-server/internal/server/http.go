@@ -25,6 +25,7 @@ func (s *Server) routes(cfg *config.Config) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("POST /admin/drain", s.adminDrain) // drain.go
 	if cfg.Development {
 		s.mux.HandleFunc("GET /dev/token", s.devToken)
 	}
@@ -39,7 +40,7 @@ func (s *Server) routes(cfg *config.Config) {
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if s.stopping.Load() {
+	if s.stopping.Load() || s.cl.draining.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("shutting down\n"))
 		return

@@ -29,11 +29,13 @@ const (
 	EventAPIDisconnect
 	EventAPIUsage
 	EventRPC // the rpc extension (package script)
+	EventAPINodes
 	NumEvents
 )
 
 var eventNames = [NumEvents]string{"unknown", "auth", "subscribe", "unsubscribe", "messageSend", "presence", "ping", "history",
-	"api.publish", "api.broadcast", "api.presence", "api.channels", "api.disconnect", "api.usage", "rpc"}
+	"api.publish", "api.broadcast", "api.presence", "api.channels", "api.disconnect", "api.usage", "rpc",
+	"api.nodes"}
 
 // String is the event's wire name ("unknown" for anything unsupported).
 func (e eventID) String() string { return eventNames[e] }

@@ -59,6 +59,8 @@ type Server struct {
 	acceptWarned atomic.Int64     // Unix nanos of the last "out of descriptors" warning
 	httpLn       *handoffListener // plain HTTP connections, handed over by the event loop
 
+	cl clusterOps // cluster.go
+
 	mux      *http.ServeMux
 	httpSrv  *http.Server
 	stopping atomic.Bool
@@ -156,8 +158,13 @@ func (s *Server) NodeID() string { return s.nodeID }
 // Serve runs the server on ln, a TCP listener, until Shutdown: WebSocket handshakes on the
 // event loop, every other request through net/http. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.initCluster()
+	s.setAdvertised(ln.Addr().String())
 	if err := s.engine.Start(ctx, s); err != nil {
 		return fmt.Errorf("start engine: %w", err)
+	}
+	if err := s.startCluster(ctx); err != nil {
+		return fmt.Errorf("subscribe to the cluster control channels: %w", err)
 	}
 	s.httpLn = newHandoffListener(ln.Addr())
 	if err := s.listen(ln); err != nil {
