@@ -26,7 +26,7 @@ type appFigures struct {
 
 // nodeFigures is what a node leaves on a shared store's board every second.
 type nodeFigures struct {
-	Node server.NodeFigures       `json:"node"`
+	Node server.NodeFigures    `json:"node"`
 	Apps map[string]appFigures `json:"apps"`
 }
 
