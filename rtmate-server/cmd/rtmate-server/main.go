@@ -22,6 +22,7 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
 	"github.com/rtmate/rtmate/rtmate-server/internal/logging"
 	"github.com/rtmate/rtmate/rtmate-server/internal/metrics"
+	"github.com/rtmate/rtmate/rtmate-server/internal/pusherapi"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 	"github.com/rtmate/rtmate/rtmate-server/internal/webhook"
 )
@@ -70,6 +71,7 @@ func run() error {
 	}
 	m.SetSource(srv) // the server needs its observer before it exists
 	srv.Handle("/api/", api.New(srv, log))
+	srv.Handle("/apps/", pusherapi.New(srv, log))
 	srv.Handle("GET /metrics", m.Handler())
 	if cfg.Development {
 		srv.Handle("/demo/", demo.Handler())

@@ -89,6 +89,9 @@ type App struct {
 	Limits Limits `yaml:"limits"`
 	// Webhook sends the app's events to its backend.
 	Webhook *Webhook `yaml:"webhook"`
+	// Pusher enables the Pusher Channels protocol for the app (see pusher.go). Nil: /app/{key}
+	// refuses with 4001 and the Pusher HTTP API answers 404.
+	Pusher *Pusher `yaml:"pusher"`
 }
 
 // Load reads and validates the file at path, then applies environment overrides.
@@ -128,6 +131,7 @@ func Dev() *Config {
 			AppConfig: auth.DevAppConfig(),
 			APIKey:    auth.DevAPIKey,
 			Limits:    Limits{HistorySize: 100},
+			Pusher:    &Pusher{Key: DevPusherKey, Secret: DevPusherSecret, ClientEvents: true},
 		}},
 	}
 	if err := cfg.finish(); err != nil {
@@ -237,6 +241,9 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("apps[%d] (%s).webhook: %w", i, a.ID, err)
 			}
 		}
+	}
+	if err := c.validatePusher(); err != nil {
+		return err
 	}
 	return c.Defaults.validate()
 }

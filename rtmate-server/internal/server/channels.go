@@ -12,6 +12,8 @@ import (
 	"github.com/rtmate/rtmate/rt-common/protocol"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/hub"
+	"github.com/rtmate/rtmate/rtmate-server/internal/pusher"
 	"github.com/rtmate/rtmate/rtmate-server/internal/wire"
 )
 
@@ -110,7 +112,7 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 		}
 	})
 	s.obs.Unsubscribed(c.info(), ch)
-	if a := c.app(); a != nil && a.isPresence(ch) {
+	if a := c.app(); a != nil && a.isPresence(ch) && (c.pusher == nil || pusher.IsPresence(ch)) {
 		if err := s.engine.RemovePresence(ctx, key, c.clientID); err != nil {
 			s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
@@ -119,9 +121,13 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 }
 
 func (s *Server) announce(key engine.ChannelKey, kind engine.Kind, c *Conn) {
-	pub := engine.Publication{Kind: kind, ClientID: c.clientID, UserID: c.userID}
-	if _, err := s.engine.Publish(context.Background(), key, &pub, engine.HistoryOptions{}); err != nil {
-		s.log.Error("announce presence", zap.String("app_id", key.App), zap.String("channel", key.Name), zap.Error(err))
+	user := c.userID
+	if a := c.app(); a != nil && a.cfg.Pusher != nil {
+		user = s.memberField(key, c) // Pusher clients hear of a user once (pusher_member.go)
+	}
+	s.publishMember(key, kind, c.clientID, user)
+	if c.pusher != nil && kind == engine.KindLeave {
+		c.pusher.dropMember(key.Name)
 	}
 }
 
@@ -161,16 +167,22 @@ func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication)
 	case engine.KindMessage:
 		buf = protocol.AppendMessagePush(buf, k.Name, pub.Data, pub.ClientID, pub.Offset)
 	case engine.KindJoin:
-		buf = protocol.AppendPresencePush(buf, protocol.PushJoin, k.Name, pub.ClientID, pub.UserID)
+		buf = protocol.AppendPresencePush(buf, protocol.PushJoin, k.Name, pub.ClientID, memberID(pub.UserID))
 	case engine.KindLeave:
-		buf = protocol.AppendPresencePush(buf, protocol.PushLeave, k.Name, pub.ClientID, pub.UserID)
+		buf = protocol.AppendPresencePush(buf, protocol.PushLeave, k.Name, pub.ClientID, memberID(pub.UserID))
 	default:
 		return
 	}
 	frame := wire.FrameInPlace(buf, ws.OpText)
-	n := s.hub.Broadcast(k, frame, pub.Offset, pub.Epoch)
+	a := s.apps.Load().app(k.App)
+	var alt []byte
+	var exclude hub.Sub
+	if a != nil && a.cfg.Pusher != nil {
+		alt, exclude = s.pusherFrame(k, pub)
+	}
+	n := s.hub.BroadcastPair(k, frame, alt, exclude, pub.Offset, pub.Epoch)
 	if n > 0 {
-		if a := s.apps.Load().app(k.App); a != nil {
+		if a != nil {
 			a.usage.MessagesOut.Add(int64(n))
 			a.usage.BytesOut.Add(int64(n * len(frame)))
 		}
@@ -194,7 +206,7 @@ func (s *Server) presenceData(a *appState, ch string, dst []byte) ([]byte, error
 		if i > 0 {
 			d = append(d, ',')
 		}
-		d = protocol.AppendMember(d, m.ClientID, m.UserID, true)
+		d = protocol.AppendMember(d, m.ClientID, memberID(m.UserID), true)
 	}
 	return append(d, "]}"...), nil
 }

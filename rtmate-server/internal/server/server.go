@@ -33,6 +33,8 @@ type Server struct {
 	apps   atomic.Pointer[appSet]
 	log    *zap.Logger
 	nodeID string
+	// pusherNode is nodeID in decimal, the first half of Pusher socket ids.
+	pusherNode string
 
 	engine engine.Engine // rawEngine behind an error counter
 	hub    *hub.Hub
@@ -103,6 +105,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("node id: %w", err)
 	}
 	s.nodeID = hex.EncodeToString(id[:])
+	s.pusherNode = pusherNodeNumber(s.nodeID)
 
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {

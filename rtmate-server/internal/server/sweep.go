@@ -1,10 +1,6 @@
 package server
 
-import (
-	"time"
-
-	"github.com/gobwas/ws"
-)
+import "time"
 
 func nowNano() int64 { return time.Now().UnixNano() }
 
@@ -64,7 +60,7 @@ func (s *Server) sweep() {
 				c.requestRelease() // dead or half-open: nobody would read a close frame
 			case idle > int64(cfg.PingInterval) && !c.pinged.Load():
 				c.pinged.Store(true)
-				c.sendFrame(ws.CompiledPing, true)
+				c.sendFrame(c.pingFrame(), true)
 			}
 		})
 	}
