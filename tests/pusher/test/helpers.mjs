@@ -269,3 +269,19 @@ export async function nativeClient(srv, sub) {
   if (auth.code !== 200) throw new Error(`native auth: ${JSON.stringify(auth)}`);
   return { ws, pushes, request, clientId: auth.data.client_id, close: () => ws.close() };
 }
+
+/** launchChromium starts Debian's chromium (never a downloaded browser) through playwright-core. */
+export async function launchChromium() {
+  const { existsSync } = await import("node:fs");
+  const { chromium } = await import("playwright-core");
+  const path = "/usr/bin/chromium";
+  if (!existsSync(path)) throw new Error(`${path} missing: run scripts/install-test-deps.sh as root`);
+  return chromium.launch({
+    executablePath: path,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-component-update", "--disable-sync"],
+    timeout: 60_000,
+  });
+}
+
+/** PUSHER_WEB is pusher-js's browser build, as a page loads it from a CDN. */
+export const PUSHER_WEB = resolve(HERE, "..", "node_modules", "pusher-js", "dist", "web", "pusher.min.js");
