@@ -59,6 +59,9 @@ func (c *Config) validatePusher() error {
 	keys := make(map[string]string)
 	for i := range c.Apps {
 		a := &c.Apps[i]
+		if a.Webhook != nil && a.Webhook.Format == WebhookFormatPusher && a.Pusher == nil {
+			return fmt.Errorf("apps[%d] (%s).webhook: format pusher needs the app's pusher block (its secret signs the webhooks)", i, a.ID)
+		}
 		if a.Pusher == nil {
 			continue
 		}
@@ -72,4 +75,21 @@ func (c *Config) validatePusher() error {
 		keys[a.Pusher.Key] = a.ID
 	}
 	return nil
+}
+
+// Webhook formats (Webhook.Format).
+const (
+	WebhookFormatRTMate = "rtmate"
+	WebhookFormatPusher = "pusher"
+)
+
+// PusherWebhookEvents are the events a webhook of format pusher may select, Pusher's names.
+var PusherWebhookEvents = []string{"channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event"}
+
+// eventNames are the event names w's format knows.
+func (w *Webhook) eventNames() []string {
+	if w.Format == WebhookFormatPusher {
+		return PusherWebhookEvents
+	}
+	return WebhookEvents
 }

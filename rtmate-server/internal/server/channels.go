@@ -39,7 +39,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 			s.log.Error("add presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
 	}
-	added, _, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
+	added, first, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
 		if first {
 			if err := s.engine.Subscribe(ctx, key); err != nil {
 				return 0, "", protocol.NewError(protocol.Internal, err)
@@ -90,6 +90,9 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 	}
 	c.subs = append(c.subs, ch)
 	info := c.info()
+	if first {
+		s.pobs.ChannelOccupied(key.App, ch)
+	}
 	s.obs.Subscribed(info, ch)
 	if presence {
 		s.announce(key, engine.KindJoin, c)
@@ -106,7 +109,7 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 	c.subs = slices.Delete(c.subs, i, i+1)
 	key := engine.ChannelKey{App: c.appID, Name: ch}
 	ctx := context.Background()
-	s.hub.UnsubscribeWith(key, c, func() {
+	_, last := s.hub.UnsubscribeWith(key, c, func() {
 		if err := s.engine.Unsubscribe(ctx, key); err != nil {
 			s.log.Error("engine unsubscribe", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
@@ -117,6 +120,9 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 			s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
 		s.announce(key, engine.KindLeave, c)
+	}
+	if last {
+		s.pobs.ChannelVacated(key.App, ch) // after the member's departure, as Pusher reports them
 	}
 }
 

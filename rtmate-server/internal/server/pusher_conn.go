@@ -314,7 +314,7 @@ func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem 
 	ctx := context.Background()
 	var refusal error
 	var once bool
-	added, _, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
+	added, first, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
 		if first {
 			if err := s.engine.Subscribe(ctx, key); err != nil {
 				return 0, "", protocol.NewError(protocol.Internal, err)
@@ -358,6 +358,9 @@ func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem 
 		return nil
 	}
 	c.subs = append(c.subs, ch)
+	if first {
+		s.pobs.ChannelOccupied(key.App, ch)
+	}
 	if presence {
 		c.pusher.members = append(c.pusher.members, pusherMember{channel: ch, userID: mem.UserID, info: string(mem.UserInfo)})
 	}
@@ -418,6 +421,7 @@ func (c *Conn) pusherClientEvent(m *pusher.Message) error {
 		c.pusherError(0, "Client event rejected: "+protocol.CodeOf(err).Message())
 		return err
 	}
+	c.srv.pobs.ClientEvent(a.cfg.ID, ch, string(m.Event), m.Data, c.clientID, userID)
 	return nil
 }
 

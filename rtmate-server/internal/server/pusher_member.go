@@ -120,6 +120,13 @@ func (s *Server) memberField(key engine.ChannelKey, c *Conn) string {
 
 // publishMember publishes a join or leave.
 func (s *Server) publishMember(key engine.ChannelKey, kind engine.Kind, clientID, userField string) {
+	if id, _, once := memberParts(userField); once {
+		if kind == engine.KindJoin {
+			s.pobs.MemberAdded(key.App, key.Name, id)
+		} else {
+			s.pobs.MemberRemoved(key.App, key.Name, id)
+		}
+	}
 	pub := engine.Publication{Kind: kind, ClientID: clientID, UserID: userField}
 	if _, err := s.engine.Publish(context.Background(), key, &pub, engine.HistoryOptions{}); err != nil {
 		s.log.Error("announce presence", zap.String("app_id", key.App), zap.String("channel", key.Name), zap.Error(err))

@@ -41,6 +41,7 @@ type Server struct {
 	poller *netpoll.Poller
 	pool   *pool
 	obs    Observer
+	pobs   PusherObserver // obs's Pusher webhook events (pusher_observer.go)
 	hooks  Hooks
 
 	table   connTable
@@ -81,6 +82,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	s.pobs = pusherObserver(s.obs)
 	s.hooks = opts.Hooks
 	if s.hooks == nil {
 		s.hooks = nopHooks{}
