@@ -280,15 +280,15 @@ func (d *Dispatcher) retire(t *target) {
 
 // settings are an app's webhook configuration resolved for use; replaced whole on reload.
 type settings struct {
-	url, hookURL         string
-	secret               []byte
-	mask                 uint16 // 1<<kind for every kind sent
+	url, hookURL string
+	secret       []byte
+	mask         uint16 // 1<<kind for every kind sent
 	// pusherKey and pusherSecret are set for a webhook of format pusher (pusher_format.go).
 	pusherKey, pusherSecret string
-	timeout, hookTimeout time.Duration
-	maxRetries, batch    int
-	failOpen             bool
-	client               *http.Client
+	timeout, hookTimeout    time.Duration
+	maxRetries, batch       int
+	failOpen                bool
+	client                  *http.Client
 }
 
 func newSettings(w *config.Webhook, p *config.Pusher, hookConns int) *settings {
