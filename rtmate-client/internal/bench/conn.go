@@ -36,10 +36,10 @@ type benchConn struct {
 	// pusher: the connection speaks the Pusher protocol (pusher.go)
 	pusher bool
 	ch     string
-	head string   // how the tool's own pushes on ch start (pushHeadFor)
-	nc   net.Conn // nil once detached
-	fd   int      // the detached socket, -1 before (see pollGroup.add)
-	rx   wsReceiver
+	head   string   // how the tool's own pushes on ch start (pushHeadFor)
+	nc     net.Conn // nil once detached
+	fd     int      // the detached socket, -1 before (see pollGroup.add)
+	rx     wsReceiver
 
 	wmu  sync.Mutex
 	wbuf []byte
