@@ -340,7 +340,7 @@ func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem 
 			return 0, "", protocol.NewError(protocol.Internal, err)
 		}
 		if once {
-			users = append(users, pusher.PresenceMember{UserID: mem.UserID, UserInfo: mem.UserInfo})
+			users = append(users, pusher.PresenceMember(mem))
 		}
 		c.pusherSend(func(d []byte) []byte {
 			text := pusher.AppendPresenceText(nil, users)
