@@ -10,13 +10,7 @@ import (
 // is a raw JSON value relayed as it came (Pusher's own events carry strings, client events
 // anything). channel and userID are omitted when empty.
 func AppendEvent(dst []byte, event, channel string, data []byte, userID string) []byte {
-	dst = append(dst, `{"event":`...)
-	dst = protocol.AppendString(dst, event)
-	if channel != "" {
-		dst = append(dst, `,"channel":`...)
-		dst = protocol.AppendString(dst, channel)
-	}
-	dst = append(dst, `,"data":`...)
+	dst = appendHead(dst, event, channel)
 	dst = append(dst, data...)
 	if userID != "" {
 		dst = append(dst, `,"user_id":`...)
@@ -28,15 +22,20 @@ func AppendEvent(dst []byte, event, channel string, data []byte, userID string) 
 // AppendStringEvent is AppendEvent with data as a JSON string of text: the form of every
 // pusher_internal event and of connection_established.
 func AppendStringEvent(dst []byte, event, channel string, text []byte) []byte {
+	dst = appendHead(dst, event, channel)
+	dst = protocol.AppendStringBytes(dst, text)
+	return append(dst, '}')
+}
+
+// appendHead appends a message up to its data: {"event":…[,"channel":…],"data":
+func appendHead(dst []byte, event, channel string) []byte {
 	dst = append(dst, `{"event":`...)
 	dst = protocol.AppendString(dst, event)
 	if channel != "" {
 		dst = append(dst, `,"channel":`...)
 		dst = protocol.AppendString(dst, channel)
 	}
-	dst = append(dst, `,"data":`...)
-	dst = protocol.AppendStringBytes(dst, text)
-	return append(dst, '}')
+	return append(dst, `,"data":`...)
 }
 
 // AppendConnectionEstablished appends pusher:connection_established for socketID.

@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/rtmate/rtmate/rt-common/protocol"
@@ -47,6 +48,27 @@ var (
 	ErrBadChannelDt = errors.New("pusher: channel_data is not a JSON object with a user_id")
 )
 
+// eachMember calls f with every member of the JSON object raw; bad is the error for
+// anything but an object.
+func eachMember(raw []byte, bad error, f func(k, v []byte) error) error {
+	it, err := protocol.NewObjectIter(raw)
+	if err != nil {
+		return bad
+	}
+	for {
+		k, v, ok, err := it.Next()
+		switch {
+		case err != nil:
+			return bad
+		case !ok:
+			return nil
+		}
+		if err := f(k, v); err != nil {
+			return err
+		}
+	}
+}
+
 // Message is one decoded client message. Its slices alias the input.
 type Message struct {
 	Event   []byte // unescaped event name
@@ -57,30 +79,22 @@ type Message struct {
 // Decode reads {"event":…,"channel":…,"data":…}; other members are ignored, as Pusher does.
 func Decode(msg []byte, m *Message) error {
 	*m = Message{}
-	it, err := protocol.NewObjectIter(msg)
-	if err != nil {
-		return ErrNotObject
-	}
-	for {
-		k, v, ok, err := it.Next()
-		if err != nil {
-			return ErrNotObject
-		}
-		if !ok {
-			break
-		}
+	err := eachMember(msg, ErrNotObject, func(k, v []byte) (err error) {
 		switch {
 		case protocol.KeyIs(k, "event"):
-			if m.Event, err = protocol.StringValue(v); err != nil {
-				return ErrBadField
-			}
+			m.Event, err = protocol.StringValue(v)
 		case protocol.KeyIs(k, "channel"):
-			if m.Channel, err = protocol.StringValue(v); err != nil {
-				return ErrBadField
-			}
+			m.Channel, err = protocol.StringValue(v)
 		case protocol.KeyIs(k, "data"):
 			m.Data = v
 		}
+		if err != nil {
+			return ErrBadField
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(m.Event) == 0 {
 		return ErrNoEvent
@@ -98,18 +112,7 @@ type Subscribe struct {
 // DecodeSubscribe reads pusher:subscribe's and pusher:unsubscribe's data object.
 func DecodeSubscribe(data []byte, s *Subscribe) error {
 	*s = Subscribe{}
-	it, err := protocol.NewObjectIter(data)
-	if err != nil {
-		return ErrBadField
-	}
-	for {
-		k, v, ok, err := it.Next()
-		if err != nil {
-			return ErrBadField
-		}
-		if !ok {
-			break
-		}
+	err := eachMember(data, ErrBadField, func(k, v []byte) (err error) {
 		var dst *[]byte
 		switch {
 		case protocol.KeyIs(k, "channel"):
@@ -119,14 +122,18 @@ func DecodeSubscribe(data []byte, s *Subscribe) error {
 		case protocol.KeyIs(k, "channel_data"):
 			dst = &s.ChannelData
 		default:
-			continue
+			return nil
 		}
 		if string(v) == "null" {
-			continue
+			return nil
 		}
 		if *dst, err = protocol.StringValue(v); err != nil {
 			return ErrBadField
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(s.Channel) == 0 {
 		return ErrNoChannel
@@ -143,28 +150,20 @@ type Signin struct {
 // DecodeSignin reads pusher:signin's data object.
 func DecodeSignin(data []byte, s *Signin) error {
 	*s = Signin{}
-	it, err := protocol.NewObjectIter(data)
-	if err != nil {
-		return ErrBadField
-	}
-	for {
-		k, v, ok, err := it.Next()
+	err := eachMember(data, ErrBadField, func(k, v []byte) (err error) {
+		switch {
+		case protocol.KeyIs(k, "auth"):
+			s.Auth, err = protocol.StringValue(v)
+		case protocol.KeyIs(k, "user_data"):
+			s.UserData, err = protocol.StringValue(v)
+		}
 		if err != nil {
 			return ErrBadField
 		}
-		if !ok {
-			break
-		}
-		switch {
-		case protocol.KeyIs(k, "auth"):
-			if s.Auth, err = protocol.StringValue(v); err != nil {
-				return ErrBadField
-			}
-		case protocol.KeyIs(k, "user_data"):
-			if s.UserData, err = protocol.StringValue(v); err != nil {
-				return ErrBadField
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if s.Auth == nil || s.UserData == nil {
 		return ErrBadField
@@ -182,18 +181,7 @@ type Member struct {
 // user_id is taken as its decimal text, as Pusher's libraries do.
 func DecodeChannelData(cd []byte, m *Member) error {
 	*m = Member{}
-	it, err := protocol.NewObjectIter(cd)
-	if err != nil {
-		return ErrBadChannelDt
-	}
-	for {
-		k, v, ok, err := it.Next()
-		if err != nil {
-			return ErrBadChannelDt
-		}
-		if !ok {
-			break
-		}
+	err := eachMember(cd, ErrBadChannelDt, func(k, v []byte) error {
 		switch {
 		case protocol.KeyIs(k, "user_id"):
 			id, err := idValue(v)
@@ -204,6 +192,10 @@ func DecodeChannelData(cd []byte, m *Member) error {
 		case protocol.KeyIs(k, "user_info"):
 			m.UserInfo = v
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if m.UserID == "" {
 		return ErrBadChannelDt
@@ -213,26 +205,19 @@ func DecodeChannelData(cd []byte, m *Member) error {
 
 // DecodeUserData reads pusher:signin's user_data and returns its id (a string or number).
 func DecodeUserData(ud []byte) (string, error) {
-	it, err := protocol.NewObjectIter(ud)
-	if err != nil {
-		return "", ErrBadUserData
-	}
 	id := ""
-	for {
-		k, v, ok, err := it.Next()
-		if err != nil {
-			return "", ErrBadUserData
-		}
-		if !ok {
-			break
-		}
+	err := eachMember(ud, ErrBadUserData, func(k, v []byte) error {
 		if protocol.KeyIs(k, "id") {
 			b, err := idValue(v)
 			if err != nil {
-				return "", ErrBadUserData
+				return ErrBadUserData
 			}
 			id = string(b)
 		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	if id == "" {
 		return "", ErrBadUserData
@@ -252,35 +237,12 @@ func idValue(v []byte) ([]byte, error) {
 }
 
 // ValidChannel reports whether name is a channel a client may subscribe to: Pusher's
-// characters [A-Za-z0-9_\-=@,.;], at most MaxChannelLen bytes. #server-to-user- channels are
-// not subscribed to by name: pusher:signin joins them.
+// characters [A-Za-z0-9_\-=@,.;] (RTMate's but ':' and '/'), at most MaxChannelLen bytes.
+// #server-to-user- channels are not subscribed to by name: pusher:signin joins them.
 func ValidChannel(name []byte) bool {
-	if len(name) == 0 || len(name) > MaxChannelLen {
-		return false
-	}
-	for _, c := range name {
-		if !channelByte[c] {
-			return false
-		}
-	}
-	return true
+	return len(name) <= MaxChannelLen && protocol.ValidChannel(string(name)) &&
+		bytes.IndexByte(name, ':') < 0 && bytes.IndexByte(name, '/') < 0
 }
-
-var channelByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "_-=@,.;" {
-		t[c] = true
-	}
-	return t
-}()
 
 // IsPrivate reports whether channel needs an authorization (private-, private-encrypted-
 // and presence- channels).

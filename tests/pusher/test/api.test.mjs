@@ -4,11 +4,9 @@
 // expired timestamp, an oversize event, too many channels or events.
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
-import {
-  APP_ID, KEY, SECRET, authEndpoint, client, collect, connected, serverSDK, sleep, startServer, subscribed, waitFor,
-} from "./helpers.mjs";
+import { APP_ID, KEY, SECRET, collect, connected, serverSDK, sleep, subscribed, useServer, waitFor } from "./helpers.mjs";
 
 /** signed sends a request signed as Pusher's documentation says, at time ts (seconds). */
 async function signed(srv, method, path, { body, params = {}, ts = Math.floor(Date.now() / 1000), secret = SECRET } = {}) {
@@ -26,23 +24,10 @@ async function signed(srv, method, path, { body, params = {}, ts = Math.floor(Da
 }
 
 describe("pusher HTTP API with the pusher SDK", () => {
-  let srv, sdk, auth;
-  const clients = [];
-  const make = (opts) => {
-    const p = client(srv, { auth, ...opts });
-    clients.push(p);
-    return p;
-  };
-  before(async () => {
-    srv = await startServer();
-    sdk = serverSDK(srv);
-    auth = await authEndpoint(sdk);
-  });
-  after(async () => {
-    for (const p of clients) p.disconnect();
-    await auth?.close();
-    await srv?.stop();
-  });
+  const ctx = useServer();
+  const make = (opts) => ctx.make(opts);
+  let srv, sdk;
+  before(() => ({ srv, sdk } = ctx));
 
   it("trigger to several channels, with info", async () => {
     const a = make({ user: "ann" });

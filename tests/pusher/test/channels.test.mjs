@@ -3,34 +3,17 @@
 // signatures, the presence member limit, and client events.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
-import Pusher from "pusher";
-
-import {
-  APP_ID, KEY, SECRET, authEndpoint, client, collect, connected, serverSDK, sleep, startServer, subscribed, waitFor,
-} from "./helpers.mjs";
+import { KEY, client, collect, connected, sleep, subscribed, useServer, waitFor } from "./helpers.mjs";
 
 const masterKey = randomBytes(32).toString("base64");
 
 describe("pusher channels", () => {
+  const ctx = useServer({ sdkOptions: { encryptionMasterKeyBase64: masterKey } });
+  const make = (opts) => ctx.make(opts);
   let srv, sdk, auth;
-  const clients = [];
-  const make = (opts) => {
-    const p = client(srv, { auth, ...opts });
-    clients.push(p);
-    return p;
-  };
-  before(async () => {
-    srv = await startServer();
-    sdk = new Pusher({ appId: APP_ID, key: KEY, secret: SECRET, host: srv.host, port: String(srv.port), useTLS: false, encryptionMasterKeyBase64: masterKey });
-    auth = await authEndpoint(sdk);
-  });
-  after(async () => {
-    for (const p of clients) p.disconnect();
-    await auth?.close();
-    await srv?.stop();
-  });
+  before(() => ({ srv, sdk, auth } = ctx));
 
   it("public: an event triggered with the SDK arrives with its data", async () => {
     const p = make();
@@ -163,11 +146,8 @@ describe("pusher channels", () => {
 });
 
 describe("pusher limits of a configured app", () => {
-  let srv, sdk, auth;
-  const clients = [];
-  before(async () => {
-    srv = await startServer({
-      config: `
+  const ctx = useServer({
+    config: `
 development: true
 apps:
   - id: demo-app
@@ -177,33 +157,18 @@ apps:
       secret: demo-secret
       max_presence_members: 2
 `,
-    });
-    sdk = serverSDK(srv);
-    auth = await authEndpoint(sdk);
-  });
-  after(async () => {
-    for (const p of clients) p.disconnect();
-    await auth?.close();
-    await srv?.stop();
   });
 
   it("a presence channel admits max_presence_members users, then refuses", async () => {
-    for (const u of ["u1", "u2"]) {
-      const p = client(srv, { auth, user: u });
-      clients.push(p);
-      await subscribed(p, "presence-small");
-    }
-    const again = client(srv, { auth, user: "u1" });
-    clients.push(again);
-    await subscribed(again, "presence-small"); // a user already present is no new member
-    const third = client(srv, { auth, user: "u3" });
-    clients.push(third);
+    for (const u of ["u1", "u2"]) await subscribed(ctx.make({ user: u }), "presence-small");
+    // a user already present is no new member
+    await subscribed(ctx.make({ user: "u1" }), "presence-small");
+    const third = ctx.make({ user: "u3" });
     await assert.rejects(subscribed(third, "presence-small"), (e) => e.detail.type === "LimitReached");
   });
 
   it("client events are refused with pusher:error when the app does not enable them", async () => {
-    const p = client(srv, { auth, user: "u9" });
-    clients.push(p);
+    const p = ctx.make({ user: "u9" });
     const { ch } = await subscribed(p, "private-quiet");
     const errors = [];
     p.connection.bind("error", (e) => errors.push(e));

@@ -8,6 +8,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 import { promisify } from "node:util";
 
 import Pusher from "pusher";
@@ -126,8 +127,33 @@ export async function startServer({ config } = {}) {
 }
 
 /** serverSDK is the pusher server SDK pointed at srv. */
-export function serverSDK(srv, { appId = APP_ID, key = KEY, secret = SECRET } = {}) {
-  return new Pusher({ appId, key, secret, host: srv.host, port: String(srv.port), useTLS: false });
+export function serverSDK(srv, { appId = APP_ID, key = KEY, secret = SECRET, ...extra } = {}) {
+  return new Pusher({ appId, key, secret, host: srv.host, port: String(srv.port), useTLS: false, ...extra });
+}
+
+/**
+ * useServer registers, in the calling describe block, a server (config: YAML text, or a
+ * function returning it, evaluated in before), the pusher SDK pointed at it (sdkOptions) and
+ * an authorization endpoint on that SDK; ctx.make makes pusher-js clients disconnected in after.
+ */
+export function useServer({ config, sdkOptions } = {}) {
+  const ctx = { clients: [] };
+  before(async () => {
+    ctx.srv = await startServer({ config: typeof config === "function" ? config() : config });
+    ctx.sdk = serverSDK(ctx.srv, sdkOptions);
+    ctx.auth = await authEndpoint(ctx.sdk);
+  });
+  after(async () => {
+    for (const p of ctx.clients) p.disconnect();
+    await ctx.auth?.close();
+    await ctx.srv?.stop();
+  });
+  ctx.make = (opts) => {
+    const p = client(ctx.srv, { auth: ctx.auth, ...opts });
+    ctx.clients.push(p);
+    return p;
+  };
+  return ctx;
 }
 
 /**

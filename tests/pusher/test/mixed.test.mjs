@@ -4,23 +4,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { authEndpoint, client, collect, nativeClient, serverSDK, sleep, startServer, subscribed, waitFor } from "./helpers.mjs";
+import { collect, nativeClient, sleep, subscribed, useServer, waitFor } from "./helpers.mjs";
 
 describe("native and Pusher clients on one channel", () => {
-  let srv, sdk, auth, native, p;
+  const ctx = useServer();
+  let sdk, native, p;
   before(async () => {
-    srv = await startServer();
-    sdk = serverSDK(srv);
-    auth = await authEndpoint(sdk);
-    native = await nativeClient(srv, "nat");
-    p = client(srv, { auth, user: "pu" });
+    sdk = ctx.sdk;
+    native = await nativeClient(ctx.srv, "nat");
+    p = ctx.make({ user: "pu" });
   });
-  after(async () => {
-    p?.disconnect();
-    native?.close();
-    await auth?.close();
-    await srv?.stop();
-  });
+  after(() => native?.close());
 
   it("a native publication reaches pusher-js as event 'message' with its data", async () => {
     const { ch } = await subscribed(p, "both-1");

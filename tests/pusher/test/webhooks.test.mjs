@@ -4,23 +4,25 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 
-import { authEndpoint, client, serverSDK, startServer, subscribed, waitFor } from "./helpers.mjs";
+import { subscribed, useServer, waitFor } from "./helpers.mjs";
 
 describe("pusher webhooks", () => {
-  let srv, sdk, auth, receiver;
-  const received = []; // { valid, events }
-  const clients = [];
+  const received = []; // { valid, events, time }
+  let receiver;
   before(async () => {
     receiver = http.createServer(async (req, res) => {
       let rawBody = "";
       for await (const chunk of req) rawBody += chunk;
-      const hook = sdk.webhook({ headers: req.headers, rawBody });
-      received.push({ valid: hook.isValid(), events: hook.isValid() ? hook.getEvents() : [], time: hook.isValid() ? hook.getTime() : null });
+      const hook = ctx.sdk.webhook({ headers: req.headers, rawBody });
+      const valid = hook.isValid();
+      received.push({ valid, events: valid ? hook.getEvents() : [], time: valid ? hook.getTime() : null });
       res.end("ok");
     });
     await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
-    srv = await startServer({
-      config: `
+  });
+  after(() => new Promise((r) => receiver.close(r)));
+  const ctx = useServer({
+    config: () => `
 development: true
 apps:
   - id: demo-app
@@ -34,23 +36,13 @@ apps:
       url: http://127.0.0.1:${receiver.address().port}/pusher/webhook
       batch_size: 10
 `,
-    });
-    sdk = serverSDK(srv);
-    auth = await authEndpoint(sdk);
-  });
-  after(async () => {
-    for (const p of clients) p.disconnect();
-    await auth?.close();
-    await srv?.stop();
-    await new Promise((r) => receiver.close(r));
   });
 
   const events = () => received.flatMap((r) => r.events);
 
   it("channel_occupied, member_added, client_event, member_removed, channel_vacated — all valid", async () => {
-    const a = client(srv, { auth, user: "wa" });
-    const b = client(srv, { auth, user: "wb" });
-    clients.push(a, b);
+    const a = ctx.make({ user: "wa" });
+    const b = ctx.make({ user: "wb" });
     const ra = await subscribed(a, "presence-hooks");
     await subscribed(b, "presence-hooks");
     ra.ch.trigger("client-ping", { n: 1 });
