@@ -117,6 +117,15 @@ func (c *pusherClient) send(v any) {
 	}
 }
 
+// sync waits until the server has handled everything c sent: it answers pusher:ping in
+// order. Other messages read meanwhile are dropped.
+func (c *pusherClient) sync() {
+	c.t.Helper()
+	c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	for c.next().Event != pusher.EventPong {
+	}
+}
+
 // subscribe subscribes with a signature made with secret and returns the answer.
 func (c *pusherClient) subscribe(ch, secret, channelData string) pusherMsg {
 	c.t.Helper()

@@ -29,6 +29,9 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 	key := engine.ChannelKey{App: a.cfg.ID, Name: ch}
 	ctx := context.Background()
 	presence := a.isPresence(ch)
+	if presence && a.cfg.Pusher != nil {
+		defer s.members.lock(key)() // see memberLocks
+	}
 	// addMember runs just before the reply, so that a client that asks for presence as soon
 	// as its subscribe is answered finds itself listed.
 	addMember := func() {
@@ -116,6 +119,9 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 	})
 	s.obs.Unsubscribed(c.info(), ch)
 	if a := c.app(); a != nil && a.isPresence(ch) && (c.pusher == nil || pusher.IsPresence(ch)) {
+		if a.cfg.Pusher != nil {
+			defer s.members.lock(key)() // see memberLocks
+		}
 		if err := s.engine.RemovePresence(ctx, key, c.clientID); err != nil {
 			s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}

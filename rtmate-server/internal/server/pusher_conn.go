@@ -312,6 +312,9 @@ func (c *Conn) pusherSubscribe(w *worker, data []byte) error {
 func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem pusher.Member) error {
 	key := engine.ChannelKey{App: a.cfg.ID, Name: ch}
 	ctx := context.Background()
+	if presence {
+		defer s.members.lock(key)()
+	}
 	var refusal error
 	var once bool
 	added, first, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -95,6 +96,32 @@ func containsUser(users []pusher.PresenceMember, id string) bool {
 		}
 	}
 	return false
+}
+
+// memberLocks serialize, per presence channel of an app that speaks Pusher, a member's
+// AddPresence or RemovePresence with the look at the others that decides whether it is
+// announced (memberField): two connections of one user joining or leaving at once on this
+// node would otherwise both be announced, or neither. Across nodes (Redis) the look is not
+// atomic with the change: docs/pusher.md says so. Lock order: a member lock, then the hub's.
+type memberLocks [64]sync.Mutex
+
+// lock locks key's stripe and returns its unlock.
+func (m *memberLocks) lock(key engine.ChannelKey) func() {
+	mu := &m[fnv(key.App, key.Name)%uint32(len(m))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+func fnv(a, b string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(a); i++ {
+		h = (h ^ uint32(a[i])) * 16777619
+	}
+	h *= 16777619
+	for i := 0; i < len(b); i++ {
+		h = (h ^ uint32(b[i])) * 16777619
+	}
+	return h
 }
 
 // memberField is what a join or leave of c on key carries in an app that speaks Pusher:
