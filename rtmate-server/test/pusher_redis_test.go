@@ -1,7 +1,15 @@
 package test
 
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -13,6 +21,7 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/redistest"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 	"github.com/rtmate/rtmate/rtmate-server/internal/testserver"
+	"github.com/rtmate/rtmate/rtmate-server/internal/webhook"
 )
 
 // startPusherNode runs a node of a Redis cluster with the Pusher HTTP API mounted.
@@ -76,4 +85,88 @@ func TestPusherCluster(t *testing.T) {
 	if m := a.next(); m.Event != pusher.EventMemberRemoved || m.text(t) != `{"user_id":"b"}` {
 		t.Fatalf("a saw %s %s, want one member_removed", m.Event, m.Data)
 	}
+}
+
+// TestPusherClusterOccupancy: channel_occupied and channel_vacated are the cluster's — one
+// each for a channel that gains subscribers on two nodes and loses them again — and every
+// webhook carries Pusher's signature.
+func TestPusherClusterOccupancy(t *testing.T) {
+	rds := redistest.Start(t)
+	var mu sync.Mutex
+	var names []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil || r.Header.Get("X-Pusher-Key") != config.DevPusherKey ||
+			r.Header.Get("X-Pusher-Signature") != pusher.WebhookSignature(config.DevPusherSecret, body) {
+			t.Errorf("webhook not signed as Pusher signs: %v %v", err, r.Header)
+		}
+		var hook struct {
+			TimeMS int64 `json:"time_ms"`
+			Events []struct {
+				Name    string `json:"name"`
+				Channel string `json:"channel"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(body, &hook); err != nil || hook.TimeMS == 0 {
+			t.Errorf("webhook body %s: %v", body, err)
+		}
+		mu.Lock()
+		for _, e := range hook.Events {
+			if e.Channel == "occ" {
+				names = append(names, e.Name)
+			}
+		}
+		mu.Unlock()
+	}))
+	t.Cleanup(recv.Close)
+	node := func(id string) *testserver.Server {
+		log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+		eng, err := engine.NewRedis(engine.RedisOptions{Address: rds.Addr, NodeID: id}, log)
+		if err != nil {
+			t.Fatalf("NewRedis: %v", err)
+		}
+		cfg := testserver.Config(t, func(c *config.Config) {
+			c.Engine = config.Engine{Type: "redis", Redis: config.Redis{Address: rds.Addr}}
+			devApp(c).Webhook = &config.Webhook{URL: recv.URL, Format: config.WebhookFormatPusher, Events: []string{"channel_occupied", "channel_vacated"}}
+		})
+		hooks := webhook.New(cfg, log)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := hooks.Close(ctx); err != nil {
+				t.Errorf("webhooks: %v", err)
+			}
+		})
+		return testserver.Start(t, cfg, server.Options{Engine: eng, Observer: hooks, Hooks: hooks})
+	}
+	n1, n2 := node("n1"), node("n2")
+	got := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(readTimeout)
+		for {
+			mu.Lock()
+			ok := slices.Equal(names, want)
+			snapshot := slices.Clone(names)
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) || len(snapshot) > len(want) {
+				t.Fatalf("webhooks %v, want %v", snapshot, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	a, _ := dialPusher(t, n1, config.DevPusherKey, "protocol=7")
+	b, _ := dialPusher(t, n2, config.DevPusherKey, "protocol=7")
+	a.subscribe("occ", "", "")
+	got("channel_occupied")
+	b.subscribe("occ", "", "")
+	b.sync() // n2's occupancy is recorded once its subscription is fully handled
+	a.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "occ"}})
+	a.sync()
+	time.Sleep(200 * time.Millisecond) // nothing more may arrive: the channel is still occupied on n2
+	got("channel_occupied")
+	b.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "occ"}})
+	got("channel_occupied", "channel_vacated")
 }

@@ -94,7 +94,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 	c.subs = append(c.subs, ch)
 	info := c.info()
 	if first {
-		s.pobs.ChannelOccupied(key.App, ch)
+		s.syncOccupancy(a, key)
 	}
 	s.obs.Subscribed(info, ch)
 	if presence {
@@ -128,7 +128,7 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 		s.announce(key, engine.KindLeave, c)
 	}
 	if last {
-		s.pobs.ChannelVacated(key.App, ch) // after the member's departure, as Pusher reports them
+		s.syncOccupancy(c.app(), key) // after the member's departure, as Pusher reports them
 	}
 }
 

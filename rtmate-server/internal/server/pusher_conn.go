@@ -362,7 +362,7 @@ func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem 
 	}
 	c.subs = append(c.subs, ch)
 	if first {
-		s.pobs.ChannelOccupied(key.App, ch)
+		s.syncOccupancy(a, key)
 	}
 	if presence {
 		c.pusher.members = append(c.pusher.members, pusherMember{channel: ch, userID: mem.UserID, info: string(mem.UserInfo)})

@@ -5,8 +5,8 @@ package server
 // that do) gets them. Like Observer's, its methods run on the event loop, must be quick and
 // must not retain data.
 type PusherObserver interface {
-	// ChannelOccupied: the channel got its first subscriber on this node; ChannelVacated:
-	// it lost its last.
+	// ChannelOccupied: the channel got its first subscriber in the cluster; ChannelVacated:
+	// it lost its last (pusher_occupancy.go).
 	ChannelOccupied(app, channel string)
 	ChannelVacated(app, channel string)
 	// MemberAdded: a user's first connection joined a presence channel (cluster-wide);

@@ -36,14 +36,15 @@ type Server struct {
 	// pusherNode is nodeID in decimal, the first half of Pusher socket ids.
 	pusherNode string
 
-	engine  engine.Engine // rawEngine behind an error counter
-	hub     *hub.Hub
-	poller  *netpoll.Poller
-	pool    *pool
-	obs     Observer
-	pobs    PusherObserver // obs's Pusher webhook events (pusher_observer.go)
-	members memberLocks    // pusher_member.go
-	hooks   Hooks
+	engine    engine.Engine // rawEngine behind an error counter
+	hub       *hub.Hub
+	poller    *netpoll.Poller
+	pool      *pool
+	obs       Observer
+	pobs      PusherObserver // obs's Pusher webhook events (pusher_observer.go)
+	members   memberLocks    // pusher_member.go
+	occupancy occupancy      // pusher_occupancy.go
+	hooks     Hooks
 
 	table   connTable
 	clients clientIndex
