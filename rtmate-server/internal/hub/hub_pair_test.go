@@ -2,6 +2,7 @@ package hub
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -66,5 +67,38 @@ func TestBroadcastPairLeaving(t *testing.T) {
 	h.Unsubscribe(k, alt)
 	if got, want := alt.got(), []string{"p1"}; !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// altRingSub is a ringSub that takes alternative frames (a Pusher connection).
+type altRingSub struct{ ringSub }
+
+func (*altRingSub) WantsAlt() bool { return true }
+
+// BenchmarkBroadcastPair fans a publication out to N subscribers, half of them AltSubs that
+// get its other protocol's frame: still no allocation per subscriber.
+func BenchmarkBroadcastPair(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			h := New(func([]Sub) {}, nil)
+			k := Key{App: "bench", Name: "news"}
+			for i := 0; i < n; i++ {
+				if i%2 == 0 {
+					h.Subscribe(k, &ringSub{})
+				} else {
+					h.Subscribe(k, &altRingSub{})
+				}
+			}
+			frame := []byte(`{"code":200,"message":"success","event":"message","data":{"channel":"news","data":{"n":1},"from":"x"}}`)
+			alt := []byte(`{"event":"message","channel":"news","data":{"n":1}}`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if got := h.BroadcastPair(k, frame, alt, nil, uint64(i+1), ""); got != n {
+					b.Fatalf("reached %d", got)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+		})
 	}
 }
