@@ -8,6 +8,7 @@
 #   DURATION=60s scripts/bench.sh    longer measured phases
 #   SOAK=600s scripts/bench.sh soak  the 10-minute memory-stability run at half load
 #   MAX_RATES="300 500" scripts/bench.sh fanout-max   publication rates tried for the ceiling
+#   scripts/bench.sh idle idle-pusher fanout-5k fanout-5k-pusher   native vs Pusher protocol
 #
 # Everything runs on loopback; the load tool spreads its connections over 127.0.0.2-250.
 set -euo pipefail
@@ -34,6 +35,7 @@ apps:
     limits:
       rate: -1                     # the load tool publishes as fast as it is told to
       max_queue_bytes: 4194304
+    pusher: {key: bench-key, secret: "$SECRET"}   # the -protocol pusher scenarios
 YAML
 
 start_server() {
@@ -75,6 +77,10 @@ scenario() {
 			run "fanout-max-$r" fanout -n 10000 -rate "$r" -size 128 -duration "$DUR"
 		done ;;
 	rooms)        run rooms        rooms   -rooms 1000 -room-size 5 -rate 1 -size 128 -duration "$DUR" ;;
+	# The same loads received over the Pusher protocol (docs/performance.md, "Pusher protocol").
+	idle-pusher)  run idle-pusher  idle    -n 15000 -procs 2 -duration "$DUR" -protocol pusher -pusher-key bench-key ;;
+	fanout-5k-pusher) run fanout-5k-pusher fanout -n 5000 -rate 20 -size 128 -duration "$DUR" -protocol pusher -pusher-key bench-key ;;
+	fanout-10k-pusher) run fanout-10k-pusher fanout -n 10000 -rate 200 -size 128 -duration "$DUR" -protocol pusher -pusher-key bench-key ;;
 	soak)         run soak         fanout  -n 5000  -rate 10 -size 128 -duration "${SOAK:-600s}" ;;
 	*) echo "unknown scenario $1" >&2; exit 2 ;;
 	esac

@@ -4,7 +4,8 @@
 #     playwright never downloads a browser of its own here),
 #   - redis-server and redis-cli (the Redis broker tests, Redis Cluster and Sentinel included),
 #   - nginx-light (scripts/check-deploy.sh runs nginx -t on the deploy/ snippet),
-#   - the JS SDK's npm dependencies (npm ci in sdk/js).
+#   - the JS SDK's npm dependencies (npm ci in sdk/js),
+#   - the Pusher compatibility suites' npm packages (npm ci in tests/pusher).
 # It is idempotent: apt runs only when a package is missing, npm ci only when
 # sdk/js/node_modules is missing or older than package-lock.json. Run it as root, e.g.
 #   sudo scripts/install-test-deps.sh
@@ -66,6 +67,16 @@ if [ ! -d "$SDK/node_modules" ] || [ ! -f "$stamp" ] || [ "$SDK/package-lock.jso
 	(cd "$SDK" && npm ci --no-audit --no-fund)
 else
 	log "npm: $SDK/node_modules is up to date"
+fi
+
+# --- npm dependencies of the Pusher compatibility suites (pusher-js, laravel-echo, pusher) ----
+PUSHER_TESTS="$ROOT/tests/pusher"
+stamp="$PUSHER_TESTS/node_modules/.package-lock.json"
+if [ ! -d "$PUSHER_TESTS/node_modules" ] || [ ! -f "$stamp" ] || [ "$PUSHER_TESTS/package-lock.json" -nt "$stamp" ] || [ "$PUSHER_TESTS/package.json" -nt "$stamp" ]; then
+	log "npm ci in $PUSHER_TESTS"
+	(cd "$PUSHER_TESTS" && npm ci --no-audit --no-fund)
+else
+	log "npm: $PUSHER_TESTS/node_modules is up to date"
 fi
 
 log "done"

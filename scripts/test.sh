@@ -94,5 +94,8 @@ if [ -z "${QUICK:-}" ]; then
 
 	step "JS SDK: node tests and the browser test"
 	(cd sdk/js && npm run --silent test:all)
+
+	step "Pusher compatibility: pusher-js (node and chromium), laravel-echo, the pusher SDK"
+	(cd tests/pusher && npm test --silent)
 fi
 printf '\nall checks passed\n'

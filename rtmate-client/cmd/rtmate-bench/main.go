@@ -69,6 +69,8 @@ flags:
 	fs.IntVar(&c.ReadBuffer, "read-buffer", 16<<10, "read buffer of a connection being set up or publishing, bytes (subscribers share 256 KiB per poll loop)")
 	fs.StringVar(&c.Channel, "channel", "", "channel name prefix (default bench-<random>)")
 	fs.BoolVar(&c.Presence, "presence", false, "use presence channels")
+	fs.StringVar(&c.Protocol, "protocol", "rtmate", "rtmate or pusher: receiving connections speak the Pusher protocol 7 on /app/{key} (publishers stay native)")
+	fs.StringVar(&c.PusherKey, "pusher-key", envOr("RTMATE_PUSHER_KEY", "demo-key"), "the app's Pusher key with -protocol pusher (env RTMATE_PUSHER_KEY)")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server pid: report its RSS growth and CPU per delivery")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	outFile := fs.String("out", "", "also write the result as JSON to this file (the summary still goes to stdout)")

@@ -48,6 +48,10 @@ type Config struct {
 	ReadBuffer  int           `json:"read_buffer"` // read buffer of a connection being set up or publishing; default 16 KiB (subscribers share their poll loop's)
 	Channel     string        `json:"channel"`     // channel name prefix; default "bench-<random>"
 	Presence    bool          `json:"presence"`    // use presence channels (join/leave pushes and member tracking)
+	// Protocol is rtmate (default) or pusher: receiving connections speak the Pusher protocol
+	// on /app/{PusherKey} (pusher.go). PusherKey defaults to demo-key.
+	Protocol  string `json:"protocol"`
+	PusherKey string `json:"pusher_key"`
 
 	ServerPID int `json:"server_pid,omitempty"` // when set, the server's RSS and CPU are measured
 }
@@ -71,6 +75,20 @@ func (c *Config) setDefaults() error {
 	}
 	if c.AppID == "" {
 		c.AppID = "demo-app"
+	}
+	if c.Protocol == "" {
+		c.Protocol = ProtocolRTMate
+	}
+	if c.PusherKey == "" {
+		c.PusherKey = "demo-key"
+	}
+	switch {
+	case c.Protocol != ProtocolRTMate && c.Protocol != ProtocolPusher:
+		return fmt.Errorf("unknown protocol %q (want rtmate or pusher)", c.Protocol)
+	case c.Protocol == ProtocolPusher && c.Presence:
+		return errors.New("protocol pusher: presence channels need signed subscriptions, which the tool does not make")
+	case c.Protocol == ProtocolPusher && c.Scenario == ScenarioRooms:
+		return errors.New("protocol pusher: rooms members publish, and publishers stay native; use fanout or idle")
 	}
 	def(&c.Conns, 100)
 	def(&c.Rooms, 10)

@@ -33,11 +33,13 @@ type benchConn struct {
 	w    *worker
 	idx  int
 	role role
-	ch   string
-	head string   // how the tool's own pushes on ch start (pushHeadFor)
-	nc   net.Conn // nil once detached
-	fd   int      // the detached socket, -1 before (see pollGroup.add)
-	rx   wsReceiver
+	// pusher: the connection speaks the Pusher protocol (pusher.go)
+	pusher bool
+	ch     string
+	head   string   // how the tool's own pushes on ch start (pushHeadFor)
+	nc     net.Conn // nil once detached
+	fd     int      // the detached socket, -1 before (see pollGroup.add)
+	rx     wsReceiver
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -87,15 +89,26 @@ func (c *benchConn) flushAll() {
 func (w *worker) dialConn(ctx context.Context, idx int, buf []byte) (*benchConn, error) {
 	cfg := &w.cfg
 	c := &benchConn{w: w, idx: idx, role: cfg.roleOf(idx), fd: -1, ackSignal: make(chan struct{}, 1)}
+	c.pusher = cfg.usesPusher(c.role)
 	if c.role.channel >= 0 {
 		c.ch = cfg.channelName(c.role.channel)
 		c.head = pushHeadFor(c.ch)
+		if c.pusher {
+			c.head = pusherHeadFor(c.ch)
+		}
 	}
 	if c.role.subscribe && c.role.slots > 0 {
 		c.seqs = make([]uint64, c.role.slots)
 	}
 	d := ws.Dialer{Timeout: 10 * time.Second, ReadBufferSize: cfg.ReadBuffer, NetDial: w.netDial(idx)}
-	nc, br, _, err := d.Dial(ctx, cfg.urlFor(idx))
+	target := cfg.urlFor(idx)
+	if c.pusher {
+		var err error
+		if target, err = cfg.pusherURL(target); err != nil {
+			return nil, err
+		}
+	}
+	nc, br, _, err := d.Dial(ctx, target)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
@@ -105,6 +118,13 @@ func (w *worker) dialConn(ctx context.Context, idx int, buf []byte) (*benchConn,
 		held, _ := br.Peek(br.Buffered()) // buffered bytes: Peek cannot fail
 		c.rx.carry = append(c.rx.carry, held...)
 		ws.PutReader(br)
+	}
+	if c.pusher {
+		if err := c.pusherSetup(ctx, buf); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return c, nil
 	}
 	token, err := w.token(idx)
 	if err != nil {
@@ -270,6 +290,9 @@ func (c *benchConn) onFrame(op ws.OpCode, p []byte, now int64) bool {
 func (c *benchConn) onText(p []byte, now int64) {
 	if st, ok := parseOwn(p, c.head); ok {
 		c.onPush(st, now)
+		return
+	}
+	if c.answerPusherPing(p) {
 		return
 	}
 	switch fi := parsePush(p); fi.Kind {

@@ -105,6 +105,26 @@ func TestE2EScenarios(t *testing.T) {
 			check: func(t *testing.T, r *bench.Result) { checkDelivery(t, r, 4) },
 		},
 		{
+			name: "fanout 50 Pusher subs at 20/s",
+			cfg: func(c *bench.Config) {
+				c.Scenario, c.Conns, c.Rate, c.Duration, c.Protocol = bench.ScenarioFanout, 50, 20, 2*time.Second, bench.ProtocolPusher
+			},
+			conns: 51,
+			check: func(t *testing.T, r *bench.Result) { checkDelivery(t, r, 50) },
+		},
+		{
+			name: "idle 100 Pusher",
+			cfg: func(c *bench.Config) {
+				c.Scenario, c.Conns, c.Duration, c.Protocol = bench.ScenarioIdle, 100, time.Second, bench.ProtocolPusher
+			},
+			conns: 100,
+			check: func(t *testing.T, r *bench.Result) {
+				if r.Sent != 0 || r.Delivered != 0 {
+					t.Errorf("idle run sent %d delivered %d", r.Sent, r.Delivered)
+				}
+			},
+		},
+		{
 			name:  "idle 100",
 			cfg:   func(c *bench.Config) { c.Scenario, c.Conns, c.Duration = bench.ScenarioIdle, 100, time.Second },
 			conns: 100,

@@ -26,6 +26,7 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/healthcheck"
 	"github.com/rtmate/rtmate/rtmate-server/internal/logging"
 	"github.com/rtmate/rtmate/rtmate-server/internal/metrics"
+	"github.com/rtmate/rtmate/rtmate-server/internal/pusherapi"
 	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 	"github.com/rtmate/rtmate/rtmate-server/internal/webhook"
@@ -88,6 +89,7 @@ func run() error {
 	m.SetSource(srv) // the server needs its observer before it exists
 	m.Registry().MustRegister(srv.ScriptMetrics())
 	srv.Handle("/api/", api.New(srv, log))
+	srv.Handle("/apps/", pusherapi.New(srv, log))
 	srv.Handle("GET /metrics", m.Handler())
 	if cfg.Development {
 		srv.Handle("/demo/", demo.Handler())

@@ -110,6 +110,9 @@ type App struct {
 	Webhook *Webhook `yaml:"webhook"`
 	// Scripts are sandboxed Lua and Wasm hooks (see scripts.go and docs/scripts.md).
 	Scripts []Script `yaml:"scripts"`
+	// Pusher enables the Pusher Channels protocol for the app (see pusher.go). Nil: /app/{key}
+	// refuses with 4001 and the Pusher HTTP API answers 404.
+	Pusher *Pusher `yaml:"pusher"`
 }
 
 // Load reads and validates the file at path, then applies environment overrides.
@@ -149,6 +152,7 @@ func Dev() *Config {
 			AppConfig: auth.DevAppConfig(),
 			APIKey:    auth.DevAPIKey,
 			Limits:    Limits{HistorySize: 100},
+			Pusher:    &Pusher{Key: DevPusherKey, Secret: DevPusherSecret, ClientEvents: true},
 		}},
 	}
 	if err := cfg.finish(); err != nil {
@@ -301,6 +305,9 @@ func (c *Config) problems() []error {
 				add("apps[%d] (%s).webhook: %w", i, a.ID, err)
 			}
 		}
+	}
+	if err := c.validatePusher(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, err := range c.Defaults.problems() {
 		add("defaults: %w", err)

@@ -16,6 +16,10 @@ import (
 type Webhook struct {
 	// URL receives the app's events: POST, JSON, signed. Empty: no event webhooks.
 	URL string `yaml:"url"`
+	// Format is rtmate (default: RTMate's events, X-RTMate-Signature) or pusher (Pusher's
+	// events and body, X-Pusher-Key and X-Pusher-Signature with the app's pusher secret; the
+	// app needs a pusher block). See pusher.go.
+	Format string `yaml:"format"`
 	// Secret signs every request, events and hooks alike (X-RTMate-Signature). Required.
 	Secret string `yaml:"secret"`
 	// Events selects the kinds sent: connect, disconnect, subscribe, unsubscribe, message.
@@ -66,8 +70,11 @@ const (
 // WithDefaults returns w with every zero field resolved to its default (Events to all kinds,
 // a negative MaxRetries to 0).
 func (w Webhook) WithDefaults() Webhook {
+	if w.Format == "" {
+		w.Format = WebhookFormatRTMate
+	}
 	if len(w.Events) == 0 {
-		w.Events = slices.Clone(WebhookEvents)
+		w.Events = slices.Clone(w.eventNames())
 	}
 	if w.Timeout == 0 {
 		w.Timeout = DefaultWebhookTimeout
@@ -108,7 +115,9 @@ func (w *Webhook) validate() error {
 	switch {
 	case w.URL == "" && w.ConnectHook == "":
 		return errors.New("url or connect_hook is required")
-	case w.Secret == "":
+	case w.Format != "" && w.Format != WebhookFormatRTMate && w.Format != WebhookFormatPusher:
+		return fmt.Errorf("format %q: want %s or %s", w.Format, WebhookFormatRTMate, WebhookFormatPusher)
+	case w.Secret == "" && (w.Format != WebhookFormatPusher || w.ConnectHook != ""):
 		return errors.New("secret is required: every request is signed with it")
 	case w.Timeout < 0 || w.HookTimeout < 0:
 		return errors.New("timeout and hook_timeout must be positive")
@@ -121,9 +130,10 @@ func (w *Webhook) validate() error {
 	case w.BatchSize < 0 || w.BatchSize > maxWebhookBatch:
 		return fmt.Errorf("batch_size must be between 1 and %d", maxWebhookBatch)
 	}
+	names := w.eventNames()
 	for _, e := range w.Events {
-		if !slices.Contains(WebhookEvents, e) {
-			return fmt.Errorf("events: unknown event %q (want one of %v)", e, WebhookEvents)
+		if !slices.Contains(names, e) {
+			return fmt.Errorf("events: unknown event %q (want one of %v)", e, names)
 		}
 	}
 	return nil

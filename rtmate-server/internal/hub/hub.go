@@ -18,6 +18,13 @@ type Sub interface {
 	Deliver(frames [][]byte) (schedule bool)
 }
 
+// AltSub is a Sub that takes a publication's alternative frame (another protocol's encoding
+// of it, see BroadcastPair) instead of its frame. The hub asks once, at subscription.
+type AltSub interface {
+	Sub
+	WantsAlt() bool
+}
+
 // Scheduler flushes subscribers that Deliver asked for, typically on a worker pool. The
 // slice is only valid during the call.
 type Scheduler func(subs []Sub)
@@ -70,14 +77,19 @@ type channel struct {
 	// Fan-out scratch, used under mu.
 	spare  []pendingFrame
 	frames [][]byte
+	alts   [][]byte
 	pick   [][]byte
 }
 
+// pendingFrame is one queued publication: frame for ordinary subscribers, alt (maybe nil:
+// nothing) for AltSubs, which never get it when they are exclude.
 type pendingFrame struct {
-	frame  []byte
-	offset uint64
-	epoch  string
-	seq    uint64
+	frame   []byte
+	alt     []byte
+	exclude Sub
+	offset  uint64
+	epoch   string
+	seq     uint64
 }
 
 // entry is one subscriber. skip hides publications up to that offset of epoch, which the
@@ -88,11 +100,23 @@ type entry struct {
 	skip   uint64
 	epoch  string
 	joined uint64
+	alt    bool // an AltSub that wants alternative frames
+}
+
+// frameOf is what e receives of f: its frame or its alternative (nil: nothing).
+func (e *entry) frameOf(f *pendingFrame) []byte {
+	if !e.alt {
+		return f.frame
+	}
+	if f.exclude != nil && f.exclude == e.sub {
+		return nil
+	}
+	return f.alt
 }
 
 // wants reports whether e receives f.
 func (e *entry) wants(f *pendingFrame) bool {
-	if f.seq <= e.joined {
+	if f.seq <= e.joined || e.frameOf(f) == nil {
 		return false
 	}
 	// Only an offset lifts the skip: a join or leave (offset 0) may overtake a publication
@@ -169,7 +193,11 @@ func (h *Hub) SubscribeWith(k Key, s Sub, locked func(first bool) (skip uint64, 
 	if skip == 0 {
 		epoch = "" // only compared while a skip is set
 	}
-	ch.subs = append(ch.subs, entry{sub: s, skip: skip, epoch: epoch, joined: joined})
+	alt := false
+	if a, ok := s.(AltSub); ok {
+		alt = a.WantsAlt()
+	}
+	ch.subs = append(ch.subs, entry{sub: s, skip: skip, epoch: epoch, joined: joined, alt: alt})
 	ch.count.Store(int64(len(ch.subs)))
 	ch.mu.Unlock()
 	return true, first, nil
@@ -239,6 +267,12 @@ func (h *Hub) UnsubscribeWith(k Key, s Sub, onLast func()) (removed, last bool) 
 // recovery, the few that will skip it as a duplicate). It never waits for a fan-out: the
 // caller may hold an engine lock that a subscription takes inside the channel's.
 func (h *Hub) Broadcast(k Key, frame []byte, offset uint64, epoch string) int {
+	return h.BroadcastPair(k, frame, nil, nil, offset, epoch)
+}
+
+// BroadcastPair is Broadcast with an alternative frame for AltSubs (nil: they get nothing
+// of this publication) that never reaches exclude (nil: none).
+func (h *Hub) BroadcastPair(k Key, frame, alt []byte, exclude Sub, offset uint64, epoch string) int {
 	sh := h.shard(k)
 	sh.mu.RLock()
 	ch := sh.chans[k]
@@ -249,7 +283,7 @@ func (h *Hub) Broadcast(k Key, frame []byte, offset uint64, epoch string) int {
 	ch.pmu.Lock()
 	sh.mu.RUnlock()
 	ch.seq++
-	ch.pending = append(ch.pending, pendingFrame{frame: frame, offset: offset, epoch: epoch, seq: ch.seq})
+	ch.pending = append(ch.pending, pendingFrame{frame: frame, alt: alt, exclude: exclude, offset: offset, epoch: epoch, seq: ch.seq})
 	spawn := !ch.scheduled
 	ch.scheduled = true
 	ch.pmu.Unlock()
@@ -308,9 +342,15 @@ const maxKeptPending = 1024
 
 // deliver fans batch out to every subscriber and schedules the flushes, in batches. mu held.
 func (h *Hub) deliver(ch *channel, batch []pendingFrame) {
-	frames := ch.frames[:0]
+	frames, alts := ch.frames[:0], ch.alts[:0]
+	altsWhole := true // every publication has an alternative, and none excludes anyone
 	for i := range batch {
 		frames = append(frames, batch[i].frame)
+		if batch[i].alt == nil || batch[i].exclude != nil {
+			altsWhole = false
+		} else {
+			alts = append(alts, batch[i].alt)
+		}
 	}
 	bp := h.batches.Get().(*[]Sub)
 	flush := (*bp)[:0]
@@ -318,16 +358,19 @@ func (h *Hub) deliver(ch *channel, batch []pendingFrame) {
 	for i := range ch.subs {
 		e := &ch.subs[i]
 		var mine [][]byte
-		if e.skip == 0 && e.joined < first {
+		switch {
+		case e.skip == 0 && e.joined < first && !e.alt:
 			mine = frames // the common case: every frame, as is
-		} else {
+		case e.skip == 0 && e.joined < first && altsWhole:
+			mine = alts
+		default:
 			mine = ch.pick[:0]
 			for j := range batch {
 				f := &batch[j]
 				if !e.wants(f) {
 					continue
 				}
-				mine = append(mine, f.frame)
+				mine = append(mine, e.frameOf(f))
 				if e.skip != 0 && f.offset != 0 {
 					// A publication it did not recover: the skip has done its work.
 					e.skip, e.epoch = 0, ""
@@ -354,6 +397,8 @@ func (h *Hub) deliver(ch *channel, batch []pendingFrame) {
 	h.batches.Put(bp)
 	clear(frames)
 	ch.frames = frames[:0]
+	clear(alts)
+	ch.alts = alts[:0]
 	clear(ch.pick[:cap(ch.pick)])
 }
 
@@ -365,7 +410,7 @@ func (h *Hub) deliverPending(ch *channel, e *entry) {
 	var mine [][]byte
 	for j := range ch.pending {
 		if e.wants(&ch.pending[j]) {
-			mine = append(mine, ch.pending[j].frame)
+			mine = append(mine, e.frameOf(&ch.pending[j]))
 		}
 	}
 	if len(mine) > 0 && e.sub.Deliver(mine) {

@@ -190,6 +190,10 @@ func (c *Conn) handshake(w *worker, data []byte) (rest []byte, upgraded bool) {
 	c.srv.initConn(c, string(w.origin), route == routeEcho)
 	c.upgraded.Store(true)
 	c.srv.obs.ConnOpened()
+	if route == routePusher {
+		key, proto := pusherTarget(req)
+		c.srv.pusherOpen(c, key, proto)
+	}
 	return rest, true
 }
 
@@ -250,6 +254,7 @@ const (
 	routeWS                    // GET /ws
 	routeEcho                  // GET /ws/echo, when the conformance echo is on
 	routeTooLarge              // a WebSocket handshake header over maxHandshakeBytes
+	routePusher                // GET /app/{key}: the Pusher protocol (pusher_conn.go)
 )
 
 // routeRequest decides from a connection's first bytes who handles it. For routeWS and
@@ -276,6 +281,8 @@ func routeRequest(buf []byte, echo bool) (r route, end int) {
 		r = routeWS
 	case echo && string(path) == "/ws/echo":
 		r = routeEcho
+	case bytes.HasPrefix(path, []byte("/app/")) && len(path) > len("/app/"):
+		r = routePusher
 	default:
 		return routeHTTP, 0
 	}

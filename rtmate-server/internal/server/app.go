@@ -33,6 +33,8 @@ type appSet struct {
 	reg  *auth.Registry
 	apps map[string]*appState
 	keys map[[32]byte]string // SHA-256 of api_key → app id (see AppByAPIKey)
+	// pusher finds an app by its Pusher key (pusher_api.go).
+	pusher map[string]*appState
 }
 
 func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
@@ -44,7 +46,7 @@ func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
-	set := &appSet{reg: reg, apps: make(map[string]*appState, len(cfg.Apps)), keys: make(map[[32]byte]string)}
+	set := &appSet{reg: reg, apps: make(map[string]*appState, len(cfg.Apps)), keys: make(map[[32]byte]string), pusher: make(map[string]*appState)}
 	for i := range cfg.Apps {
 		ac := cfg.Apps[i]
 		a, _ := reg.App(ac.ID)
@@ -67,6 +69,9 @@ func buildApps(cfg *config.Config, prev *appSet) (*appSet, error) {
 			st.pub = &sharedBucket{rate: r, burst: max(1, int(r))}
 		}
 		set.apps[ac.ID] = st
+		if ac.Pusher != nil {
+			set.pusher[ac.Pusher.Key] = st
+		}
 	}
 	return set, nil
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/rtmate/rtmate/rt-common/protocol"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/hub"
+	"github.com/rtmate/rtmate/rtmate-server/internal/pusher"
 	"github.com/rtmate/rtmate/rtmate-server/internal/wire"
 )
 
@@ -27,6 +29,9 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 	key := engine.ChannelKey{App: a.cfg.ID, Name: ch}
 	ctx := context.Background()
 	presence := a.isPresence(ch)
+	if presence && a.cfg.Pusher != nil {
+		defer s.members.lock(key)() // see memberLocks
+	}
 	// addMember runs just before the reply, so that a client that asks for presence as soon
 	// as its subscribe is answered finds itself listed.
 	addMember := func() {
@@ -37,7 +42,7 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 			s.log.Error("add presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
 	}
-	added, _, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
+	added, first, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
 		if first {
 			if err := s.engine.Subscribe(ctx, key); err != nil {
 				return 0, "", protocol.NewError(protocol.Internal, err)
@@ -88,6 +93,9 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 	}
 	c.subs = append(c.subs, ch)
 	info := c.info()
+	if first {
+		s.syncOccupancy(a, key)
+	}
 	s.obs.Subscribed(info, ch)
 	if presence {
 		s.announce(key, engine.KindJoin, c)
@@ -104,24 +112,34 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 	c.subs = slices.Delete(c.subs, i, i+1)
 	key := engine.ChannelKey{App: c.appID, Name: ch}
 	ctx := context.Background()
-	s.hub.UnsubscribeWith(key, c, func() {
+	_, last := s.hub.UnsubscribeWith(key, c, func() {
 		if err := s.engine.Unsubscribe(ctx, key); err != nil {
 			s.log.Error("engine unsubscribe", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
 	})
 	s.obs.Unsubscribed(c.info(), ch)
-	if a := c.app(); a != nil && a.isPresence(ch) {
+	if a := c.app(); a != nil && a.isPresence(ch) && (c.pusher == nil || pusher.IsPresence(ch)) {
+		if a.cfg.Pusher != nil {
+			defer s.members.lock(key)() // see memberLocks
+		}
 		if err := s.engine.RemovePresence(ctx, key, c.clientID); err != nil {
 			s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
 		s.announce(key, engine.KindLeave, c)
 	}
+	if last {
+		s.syncOccupancy(c.app(), key) // after the member's departure, as Pusher reports them
+	}
 }
 
 func (s *Server) announce(key engine.ChannelKey, kind engine.Kind, c *Conn) {
-	pub := engine.Publication{Kind: kind, ClientID: c.clientID, UserID: c.userID}
-	if _, err := s.engine.Publish(context.Background(), key, &pub, engine.HistoryOptions{}); err != nil {
-		s.log.Error("announce presence", zap.String("app_id", key.App), zap.String("channel", key.Name), zap.Error(err))
+	user := c.userID
+	if a := c.app(); a != nil && a.cfg.Pusher != nil {
+		user = s.memberField(key, c) // Pusher clients hear of a user once (pusher_member.go)
+	}
+	s.publishMember(key, kind, c.clientID, user)
+	if c.pusher != nil && kind == engine.KindLeave {
+		c.pusher.dropMember(key.Name)
 	}
 }
 
@@ -168,16 +186,22 @@ func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication)
 	case engine.KindMessage:
 		buf = protocol.AppendMessagePush(buf, k.Name, pub.Data, pub.ClientID, pub.Offset)
 	case engine.KindJoin:
-		buf = protocol.AppendPresencePush(buf, protocol.PushJoin, k.Name, pub.ClientID, pub.UserID)
+		buf = protocol.AppendPresencePush(buf, protocol.PushJoin, k.Name, pub.ClientID, memberID(pub.UserID))
 	case engine.KindLeave:
-		buf = protocol.AppendPresencePush(buf, protocol.PushLeave, k.Name, pub.ClientID, pub.UserID)
+		buf = protocol.AppendPresencePush(buf, protocol.PushLeave, k.Name, pub.ClientID, memberID(pub.UserID))
 	default:
 		return
 	}
 	frame := wire.FrameInPlace(buf, ws.OpText)
-	n := s.hub.Broadcast(k, frame, pub.Offset, pub.Epoch)
+	a := s.apps.Load().app(k.App)
+	var alt []byte
+	var exclude hub.Sub
+	if a != nil && a.cfg.Pusher != nil {
+		alt, exclude = s.pusherFrame(k, pub)
+	}
+	n := s.hub.BroadcastPair(k, frame, alt, exclude, pub.Offset, pub.Epoch)
 	if n > 0 {
-		if a := s.apps.Load().app(k.App); a != nil {
+		if a != nil {
 			a.usage.MessagesOut.Add(int64(n))
 			a.usage.BytesOut.Add(int64(n * len(frame)))
 		}
@@ -201,7 +225,7 @@ func (s *Server) presenceData(a *appState, ch string, dst []byte) ([]byte, error
 		if i > 0 {
 			d = append(d, ',')
 		}
-		d = protocol.AppendMember(d, m.ClientID, m.UserID, true)
+		d = protocol.AppendMember(d, m.ClientID, memberID(m.UserID), true)
 	}
 	return append(d, "]}"...), nil
 }

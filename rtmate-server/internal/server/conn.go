@@ -54,6 +54,7 @@ type Conn struct {
 	fd       int
 	key      uint64
 	echo     bool
+	pusher   *pusherConn // nil for the native protocol (pusher_conn.go)
 	openedAt int64
 	origin   string
 	clientID string
@@ -136,6 +137,9 @@ func (c *Conn) readSlot(w *worker) (drained bool) {
 		if !c.upgraded.Load() {
 			c.releaseNow() // no WebSocket to close yet
 			return true
+		}
+		if c.pusher != nil && code >= 4000 {
+			c.pusherError(int(code), pusherCloseReason(code)) // pusher-js reports it to the app
 		}
 		c.closeWith(ws.StatusCode(code), closeReason(code))
 	}

@@ -81,6 +81,10 @@ func (c *Conn) OnMessage(op ws.OpCode, payload []byte) error {
 	if op != ws.OpText {
 		return &wire.CloseError{Code: ws.StatusUnsupportedData, Reason: "binary messages are not supported"}
 	}
+	if c.pusher != nil {
+		c.pusherDispatch(c.w, payload)
+		return nil
+	}
 	c.dispatch(c.w, payload)
 	return nil
 }

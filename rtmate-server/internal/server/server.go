@@ -34,13 +34,18 @@ type Server struct {
 	apps   atomic.Pointer[appSet]
 	log    *zap.Logger
 	nodeID string
+	// pusherNode is nodeID in decimal, the first half of Pusher socket ids.
+	pusherNode string
 
-	engine engine.Engine // rawEngine behind an error counter
-	hub    *hub.Hub
-	poller *netpoll.Poller
-	pool   *pool
-	obs    Observer
-	hooks  Hooks
+	engine    engine.Engine // rawEngine behind an error counter
+	hub       *hub.Hub
+	poller    *netpoll.Poller
+	pool      *pool
+	obs       Observer
+	pobs      PusherObserver // obs's Pusher webhook events (pusher_observer.go)
+	members   memberLocks    // pusher_member.go
+	occupancy occupancy      // pusher_occupancy.go
+	hooks     Hooks
 
 	scriptMetrics *script.Metrics
 	workers       int
@@ -85,6 +90,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	s.pobs = pusherObserver(s.obs)
 	s.hooks = opts.Hooks
 	if s.hooks == nil {
 		s.hooks = nopHooks{}
@@ -117,6 +123,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("node id: %w", err)
 	}
 	s.nodeID = hex.EncodeToString(id[:])
+	s.pusherNode = pusherNodeNumber(s.nodeID)
 
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {

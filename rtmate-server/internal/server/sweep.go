@@ -1,10 +1,6 @@
 package server
 
-import (
-	"time"
-
-	"github.com/gobwas/ws"
-)
+import "time"
 
 func nowNano() int64 { return time.Now().UnixNano() }
 
@@ -68,7 +64,7 @@ func (s *Server) sweep() {
 				c.requestRelease()
 			case pingedAt == 0 && idle > int64(cfg.PingInterval):
 				c.pingedAt.Store(nowN)
-				c.sendFrame(ws.CompiledPing, true)
+				c.sendFrame(c.pingFrame(), true)
 			}
 		})
 	}

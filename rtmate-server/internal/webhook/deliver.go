@@ -41,9 +41,13 @@ func (s *shard) run() {
 			}
 			continue
 		}
-		body = s.t.d.encode(body[:0], s.t.app, batch, set.batch > 1)
+		if set.pusherKey != "" {
+			body = encodePusher(body[:0], batch, time.Now().UnixMilli())
+		} else {
+			body = s.t.d.encode(body[:0], s.t.app, batch, set.batch > 1)
+		}
 		id := "" // the id header goes with one-event bodies, not with arrays
-		if set.batch == 1 {
+		if set.batch == 1 && set.pusherKey == "" {
 			id = s.t.d.eventID(batch[0].seq)
 		}
 		s.t.deliver(body, len(batch), id)
@@ -112,7 +116,11 @@ func (t *target) post(set *settings, body []byte, attempt int, id string) (int, 
 	if err != nil {
 		return 0, errors.Join(errDenied, err) // a URL the config accepted but net/http does not: never retried
 	}
-	signRequest(req.Header, set.secret, strconv.FormatInt(time.Now().Unix(), 10), body)
+	if set.pusherKey != "" {
+		signPusher(req.Header, set.pusherKey, set.pusherSecret, body)
+	} else {
+		signRequest(req.Header, set.secret, strconv.FormatInt(time.Now().Unix(), 10), body)
+	}
 	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt+1))
 	if id != "" {
 		req.Header.Set(HeaderEventID, id)

@@ -109,12 +109,12 @@ func (d *Dispatcher) Reload(cfg *config.Config) {
 		}
 		w := a.Webhook.WithDefaults()
 		if t := old[a.ID]; t != nil && t.sameShape(&w) {
-			prev := t.set.Swap(newSettings(&w, d.hookConns()))
+			prev := t.set.Swap(newSettings(&w, a.Pusher, d.hookConns()))
 			prev.client.CloseIdleConnections()
 			next[a.ID] = t
 			continue
 		}
-		next[a.ID] = d.newTarget(a.ID, &w)
+		next[a.ID] = d.newTarget(a.ID, &w, a.Pusher)
 	}
 	d.targets.Store(&next)
 	for id, t := range old {
@@ -236,7 +236,7 @@ func (d *Dispatcher) lookup(app string) (*target, *settings) {
 func (d *Dispatcher) hookConns() int { return cap(d.hookSem) }
 
 // Lock should be held.
-func (d *Dispatcher) newTarget(app string, w *config.Webhook) *target {
+func (d *Dispatcher) newTarget(app string, w *config.Webhook, p *config.Pusher) *target {
 	c := d.counters[app]
 	if c == nil {
 		c = new(counters)
@@ -244,7 +244,7 @@ func (d *Dispatcher) newTarget(app string, w *config.Webhook) *target {
 	}
 	t := &target{d: d, app: app, stats: c, stopped: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(d.root)
-	t.set.Store(newSettings(w, d.hookConns()))
+	t.set.Store(newSettings(w, p, d.hookConns()))
 	if w.URL != "" {
 		t.queueSize, t.workers = w.QueueSize, w.Workers
 		per := (w.QueueSize + w.Workers - 1) / w.Workers
@@ -280,21 +280,26 @@ func (d *Dispatcher) retire(t *target) {
 
 // settings are an app's webhook configuration resolved for use; replaced whole on reload.
 type settings struct {
-	url, hookURL         string
-	secret               []byte
-	mask                 uint8 // 1<<kind for every kind sent
-	timeout, hookTimeout time.Duration
-	maxRetries, batch    int
-	failOpen             bool
-	client               *http.Client
+	url, hookURL string
+	secret       []byte
+	mask         uint16 // 1<<kind for every kind sent
+	// pusherKey and pusherSecret are set for a webhook of format pusher (pusher_format.go).
+	pusherKey, pusherSecret string
+	timeout, hookTimeout    time.Duration
+	maxRetries, batch       int
+	failOpen                bool
+	client                  *http.Client
 }
 
-func newSettings(w *config.Webhook, hookConns int) *settings {
+func newSettings(w *config.Webhook, p *config.Pusher, hookConns int) *settings {
 	s := &settings{
 		url: w.URL, hookURL: w.ConnectHook, secret: []byte(w.Secret),
 		timeout: w.Timeout, hookTimeout: w.HookTimeout, maxRetries: w.MaxRetries, batch: w.BatchSize,
 		failOpen: w.HookFailOpen,
 		client:   newClient(w.DenyPrivate, w.Workers+hookConns),
+	}
+	if w.Format == config.WebhookFormatPusher && p != nil {
+		s.pusherKey, s.pusherSecret = p.Key, p.Secret
 	}
 	if w.URL != "" {
 		for _, e := range w.Events {

@@ -15,10 +15,17 @@ const (
 	kindSubscribe
 	kindUnsubscribe
 	kindMessage
+	// Pusher's (webhooks of format pusher, pusher_format.go).
+	kindChannelOccupied
+	kindChannelVacated
+	kindMemberAdded
+	kindMemberRemoved
+	kindClientEvent
 	numKinds
 )
 
-var kindNames = [numKinds]string{"connect", "disconnect", "subscribe", "unsubscribe", "message"}
+var kindNames = [numKinds]string{"connect", "disconnect", "subscribe", "unsubscribe", "message",
+	"channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event"}
 
 func (k kind) String() string { return kindNames[k] }
 
@@ -43,7 +50,8 @@ type event struct {
 	client  string
 	user    string
 	channel string
-	data    []byte // message: the published JSON value
+	data    []byte // message: the published JSON value; client_event: its data
+	name    string // client_event: the event name
 }
 
 // appendID appends the event id as a JSON string: the dispatcher's random prefix and the

@@ -1,0 +1,172 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rtmate/rtmate/rtmate-server/internal/config"
+	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
+	"github.com/rtmate/rtmate/rtmate-server/internal/pusher"
+	"github.com/rtmate/rtmate/rtmate-server/internal/pusherapi"
+	"github.com/rtmate/rtmate/rtmate-server/internal/redistest"
+	"github.com/rtmate/rtmate/rtmate-server/internal/server"
+	"github.com/rtmate/rtmate/rtmate-server/internal/testserver"
+	"github.com/rtmate/rtmate/rtmate-server/internal/webhook"
+)
+
+// startPusherNode runs a node of a Redis cluster with the Pusher HTTP API mounted.
+func startPusherNode(t *testing.T, rds *redistest.Server, id string) *testserver.Server {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	eng, err := engine.NewRedis(engine.RedisOptions{Address: rds.Addr, NodeID: id}, log)
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	cfg := testserver.Config(t, func(c *config.Config) {
+		c.Engine = config.Engine{Type: "redis", Redis: config.Redis{Address: rds.Addr}}
+	})
+	srv := testserver.Start(t, cfg, server.Options{Engine: eng})
+	srv.Handle("/apps/", pusherapi.New(srv.Server, log))
+	return srv
+}
+
+// TestPusherCluster: on two nodes sharing Redis, a user with connections on both is one
+// presence member, announced once and removed once; API triggers and client events cross
+// nodes; users lists are cluster-wide.
+func TestPusherCluster(t *testing.T) {
+	rds := redistest.Start(t)
+	n1, n2 := startPusherNode(t, rds, "n1"), startPusherNode(t, rds, "n2")
+	a, _ := dialPusher(t, n1, config.DevPusherKey, "protocol=7")
+	b1, _ := dialPusher(t, n2, config.DevPusherKey, "protocol=7")
+	b2, _ := dialPusher(t, n1, config.DevPusherKey, "protocol=7")
+	const room = "presence-cluster"
+	if m := a.subscribe(room, config.DevPusherSecret, `{"user_id":"a"}`); m.Event != pusher.EventSubscriptionSucceeded {
+		t.Fatalf("a: %+v", m)
+	}
+	if m := b1.subscribe(room, config.DevPusherSecret, `{"user_id":"b","user_info":{"node":2}}`); m.text(t) != `{"presence":{"ids":["a","b"],"hash":{"a":null,"b":{"node":2}},"count":2}}` {
+		t.Fatalf("b1 on n2: %s", m.Data)
+	}
+	if m := a.next(); m.Event != pusher.EventMemberAdded || m.text(t) != `{"user_id":"b","user_info":{"node":2}}` {
+		t.Fatalf("a saw %s %s", m.Event, m.Data)
+	}
+	if m := b2.subscribe(room, config.DevPusherSecret, `{"user_id":"b"}`); m.Event != pusher.EventSubscriptionSucceeded {
+		t.Fatalf("b2: %+v", m)
+	}
+	// The trigger through n2 reaches a on n1; had b2's join been announced, a would read
+	// member_added first.
+	if code, body := pusherAPI(t, n2, "POST", "/apps/demo-app/events", map[string]any{"name": "ping", "channel": room, "data": "1"}); code != 200 {
+		t.Fatalf("trigger: %d %s", code, body)
+	}
+	if m := a.next(); m.Event != "ping" || string(m.Data) != `"1"` {
+		t.Fatalf("a saw %s %s, want the trigger (and no second member_added)", m.Event, m.Data)
+	}
+	b1.send(map[string]any{"event": "client-hi", "channel": room, "data": map[string]int{"x": 1}})
+	if m := a.next(); m.Event != "client-hi" || m.UserID != "b" {
+		t.Fatalf("a saw %+v, want b's client event from n2", m)
+	}
+	if code, body := pusherAPI(t, n1, "GET", "/apps/demo-app/channels/"+room+"/users", nil); code != 200 || body != `{"users":[{"id":"a"},{"id":"b"}]}`+"\n" {
+		t.Fatalf("users on n1: %d %s", code, body)
+	}
+	b1.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": room}})
+	// Across nodes the look at the other connections is not atomic with the change
+	// (docs/pusher.md): b2 leaves once b1's departure is complete.
+	b1.sync()
+	b2.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": room}})
+	if m := a.next(); m.Event != pusher.EventMemberRemoved || m.text(t) != `{"user_id":"b"}` {
+		t.Fatalf("a saw %s %s, want one member_removed", m.Event, m.Data)
+	}
+}
+
+// TestPusherClusterOccupancy: channel_occupied and channel_vacated are the cluster's — one
+// each for a channel that gains subscribers on two nodes and loses them again — and every
+// webhook carries Pusher's signature.
+func TestPusherClusterOccupancy(t *testing.T) {
+	rds := redistest.Start(t)
+	var mu sync.Mutex
+	var names []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil || r.Header.Get("X-Pusher-Key") != config.DevPusherKey ||
+			r.Header.Get("X-Pusher-Signature") != pusher.WebhookSignature(config.DevPusherSecret, body) {
+			t.Errorf("webhook not signed as Pusher signs: %v %v", err, r.Header)
+		}
+		var hook struct {
+			TimeMS int64 `json:"time_ms"`
+			Events []struct {
+				Name    string `json:"name"`
+				Channel string `json:"channel"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(body, &hook); err != nil || hook.TimeMS == 0 {
+			t.Errorf("webhook body %s: %v", body, err)
+		}
+		mu.Lock()
+		for _, e := range hook.Events {
+			if e.Channel == "occ" {
+				names = append(names, e.Name)
+			}
+		}
+		mu.Unlock()
+	}))
+	t.Cleanup(recv.Close)
+	node := func(id string) *testserver.Server {
+		log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+		eng, err := engine.NewRedis(engine.RedisOptions{Address: rds.Addr, NodeID: id}, log)
+		if err != nil {
+			t.Fatalf("NewRedis: %v", err)
+		}
+		cfg := testserver.Config(t, func(c *config.Config) {
+			c.Engine = config.Engine{Type: "redis", Redis: config.Redis{Address: rds.Addr}}
+			devApp(c).Webhook = &config.Webhook{URL: recv.URL, Format: config.WebhookFormatPusher, Events: []string{"channel_occupied", "channel_vacated"}}
+		})
+		hooks := webhook.New(cfg, log)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := hooks.Close(ctx); err != nil {
+				t.Errorf("webhooks: %v", err)
+			}
+		})
+		return testserver.Start(t, cfg, server.Options{Engine: eng, Observer: hooks, Hooks: hooks})
+	}
+	n1, n2 := node("n1"), node("n2")
+	got := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(readTimeout)
+		for {
+			mu.Lock()
+			ok := slices.Equal(names, want)
+			snapshot := slices.Clone(names)
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) || len(snapshot) > len(want) {
+				t.Fatalf("webhooks %v, want %v", snapshot, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	a, _ := dialPusher(t, n1, config.DevPusherKey, "protocol=7")
+	b, _ := dialPusher(t, n2, config.DevPusherKey, "protocol=7")
+	a.subscribe("occ", "", "")
+	got("channel_occupied")
+	b.subscribe("occ", "", "")
+	b.sync() // n2's occupancy is recorded once its subscription is fully handled
+	a.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "occ"}})
+	a.sync()
+	time.Sleep(200 * time.Millisecond) // nothing more may arrive: the channel is still occupied on n2
+	got("channel_occupied")
+	b.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "occ"}})
+	got("channel_occupied", "channel_vacated")
+}
