@@ -76,6 +76,12 @@ func settings(app config.App) map[string]any {
 		secretSet, w.Secret = w.Secret != "", ""
 		app.Webhook = &w
 	}
+	pusherSecretSet := false
+	if app.Pusher != nil {
+		p := *app.Pusher
+		pusherSecretSet, p.Secret = p.Secret != "", ""
+		app.Pusher = &p
+	}
 	app.Secret, app.Keys, app.APIKey, app.APIKeys = "", nil, "", nil
 	b, err := yaml.Marshal(app) // #nosec G117 -- every secret field was cleared on the line above
 	if err != nil {
@@ -91,6 +97,10 @@ func settings(app config.App) map[string]any {
 	if wh, ok := m["webhook"].(map[string]any); ok {
 		delete(wh, "secret")
 		wh["secret_set"] = secretSet
+	}
+	if p, ok := m["pusher"].(map[string]any); ok {
+		delete(p, "secret")
+		p["secret_set"] = pusherSecretSet
 	}
 	return m
 }

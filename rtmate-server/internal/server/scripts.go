@@ -83,18 +83,27 @@ func ErrorData(err error) []byte {
 
 func (w *worker) traceString() string { return string(w.traceID()) }
 
+// runScripts runs the app's scripts for in's hook and counts the call in the app's usage
+// (billed as "calls") when a script takes that hook.
+func (a *appState) runScripts(in *script.Input) (script.Output, error) {
+	if a.scripts.Has(in.Hook) {
+		a.usage.Calls.Add(1)
+	}
+	return a.scripts.Run(context.Background(), in)
+}
+
 // scriptConnect runs the connect hook; it returns the user id to use.
 func (c *Conn) scriptConnect(w *worker, a *appState, claims *protocol.Claims, raw []byte) (string, error) {
 	in := script.Input{Hook: script.HookConnect, App: a.cfg.ID, ClientID: c.clientID, UserID: claims.Sub,
 		Claims: raw, Origin: c.origin, TraceID: w.traceString()}
-	out, err := a.scripts.Run(context.Background(), &in)
+	out, err := a.runScripts(&in)
 	return out.UserID, err
 }
 
 func (c *Conn) scriptSubscribe(w *worker, a *appState, ch string) error {
 	in := script.Input{Hook: script.HookSubscribe, App: a.cfg.ID, ClientID: c.clientID, UserID: c.userID,
 		Channel: ch, Claims: c.claims, TraceID: w.traceString()}
-	_, err := a.scripts.Run(context.Background(), &in)
+	_, err := a.runScripts(&in)
 	return err
 }
 
@@ -103,7 +112,7 @@ func (c *Conn) scriptSubscribe(w *worker, a *appState, ch string) error {
 func (s *Server) scriptPublish(a *appState, from ConnInfo, ch string, data []byte, source, trace string) ([]byte, error) {
 	in := script.Input{Hook: script.HookPublish, App: a.cfg.ID, ClientID: from.ClientID, UserID: from.UserID,
 		Channel: ch, Data: data, Source: source, TraceID: trace}
-	out, err := a.scripts.Run(context.Background(), &in)
+	out, err := a.runScripts(&in)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +143,7 @@ func (c *Conn) onRPC(w *worker) error {
 	}
 	in := script.Input{Hook: script.HookRPC, App: a.cfg.ID, ClientID: c.clientID, UserID: c.userID,
 		Method: string(w.pl.Method), Data: data, TraceID: w.traceString()}
-	out, err := a.scripts.Run(context.Background(), &in)
+	out, err := a.runScripts(&in)
 	if err != nil {
 		return err
 	}
