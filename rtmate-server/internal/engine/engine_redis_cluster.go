@@ -518,7 +518,7 @@ func (e *Redis) refreshTopology(ctx context.Context) error {
 	for addr := range e.client.Nodes() {
 		addrs = append(addrs, addr)
 	}
-	rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] }) // #nosec G404 -- spreads topology reads over nodes; nothing secret depends on it
 	addrs = append(addrs, e.opts.Addresses...)
 	nodes := e.client.Nodes()
 	var errs []error
