@@ -392,7 +392,7 @@ func TestAdminListen(t *testing.T) {
 
 func TestRequireToken(t *testing.T) {
 	s := startStack(t, "", nil)
-	s.Handle("POST /admin/drain", s.adm.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("POST /admin/require-token-test", s.adm.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(Who(r)))
 	})))
 	for _, c := range []struct {
@@ -400,7 +400,7 @@ func TestRequireToken(t *testing.T) {
 		status int
 		body   string
 	}{{"", 401, ""}, {"nope-nope-nope-nope", 401, ""}, {opsToken, 200, "ops"}} {
-		st, _, raw := s.call(t, c.token, "POST", "/admin/drain", nil)
+		st, _, raw := s.call(t, c.token, "POST", "/admin/require-token-test", nil)
 		if st != c.status || (c.body != "" && string(raw) != c.body) {
 			t.Errorf("token %q: %d %s, want %d %s", c.token, st, raw, c.status, c.body)
 		}

@@ -245,11 +245,6 @@ func (c *Config) problems() []error {
 	default:
 		add("engine.type %q: want memory or redis", c.Engine.Type)
 	}
-	if c.Engine.Type == "redis" && c.Engine.Redis.Address != "" {
-		if _, _, err := net.SplitHostPort(c.Engine.Redis.Address); err != nil {
-			add("engine.redis.address %q: want host:port", c.Engine.Redis.Address)
-		}
-	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen %q: want host:port", c.Listen)
 	}

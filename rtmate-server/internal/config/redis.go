@@ -68,7 +68,10 @@ func (r Redis) validate() error {
 		if r.Address == "" {
 			return errors.New("engine.redis.address is required for the redis engine (or cluster: true with addresses, or sentinel)")
 		}
-		return checkAddrs("engine.redis.address", []string{r.Address})
+		if checkAddrs("engine.redis.address", []string{r.Address}) != nil {
+			return fmt.Errorf("engine.redis.address %q: want host:port", r.Address)
+		}
+		return nil
 	}
 }
 
