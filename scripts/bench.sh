@@ -9,6 +9,8 @@
 #   SOAK=600s scripts/bench.sh soak  the 10-minute memory-stability run at half load
 #   MAX_RATES="300 500" scripts/bench.sh fanout-max   publication rates tried for the ceiling
 #   scripts/bench.sh idle idle-pusher fanout-5k fanout-5k-pusher   native vs Pusher protocol
+#   scripts/bench.sh fanout-1k fanout-1k-scripted   an unscripted app's fan-out alone and next
+#                                    to a busy scripted app (SCRIPT_RATE publications/s, default 150)
 #
 # Everything runs on loopback; the load tool spreads its connections over 127.0.0.2-250.
 set -euo pipefail
@@ -24,7 +26,8 @@ PORT=${PORT:-3900}
 URL=ws://127.0.0.1:$PORT/ws
 SECRET=bench-secret-0123456789abcdef0123456789
 CFG=$(mktemp --suffix=.yaml)
-trap 'rm -f "$CFG"; [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null || true' EXIT
+SCRIPTED=$(mktemp -d) # fanout-1k-scripted: its config and script (a config's script paths are relative to it)
+trap 'rm -rf "$CFG" "$SCRIPTED"; [ -n "${BG:-}" ] && kill "$BG" 2>/dev/null; [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null || true' EXIT
 cat >"$CFG" <<YAML
 listen: "127.0.0.1:$PORT"
 log: {level: warn}
@@ -38,8 +41,27 @@ apps:
     pusher: {key: bench-key, secret: "$SECRET"}   # the -protocol pusher scenarios
 YAML
 
-start_server() {
-	bin/rtmate-server -config "$CFG" >"$OUT/server-$1.log" 2>&1 &
+# fanout-1k-scripted's server: the bench app plus "scripted", whose publish hook burns ~4-5 ms
+# of CPU per call (14000 Lua loop iterations on the 2-core box; timeout 20ms because a timeout
+# is wall time and the box is shared).
+cp "$CFG" "$SCRIPTED/config.yaml"
+cat >>"$SCRIPTED/config.yaml" <<YAML
+  - id: scripted
+    secret: "$SECRET"
+    limits: {rate: -1, max_queue_bytes: 4194304}
+    scripts:
+      - {name: busy, file: busy.lua, hooks: [publish], timeout: 20ms}
+YAML
+cat >"$SCRIPTED/busy.lua" <<'LUA'
+function on_publish(ctx)
+  local x = 0
+  for i = 1, 14000 do x = x + i % 7 end
+  return nil
+end
+LUA
+
+start_server() { # name [config]
+	bin/rtmate-server -config "${2:-$CFG}" >"$OUT/server-$1.log" 2>&1 &
 	SRV=$!
 	for _ in $(seq 50); do
 		curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
@@ -64,11 +86,32 @@ run() { # name, scenario, then rtmate-bench flags
 	stop_server
 }
 
+run_scripted() { # fanout-1k on the bench app while a second tool publishes to the scripted app
+	local name=fanout-1k-scripted
+	if ! [[ $DUR =~ ^[0-9]+s$ ]]; then
+		echo "$name needs DURATION in seconds (20s), got $DUR" >&2
+		exit 2
+	fi
+	start_server "$name" "$SCRIPTED/config.yaml"
+	bin/rtmate-bench fanout -q -url "$URL" -app scripted -secret "$SECRET" -n 1 -rate "${SCRIPT_RATE:-150}" \
+		-size 128 -duration "$((${DUR%s} + 4))s" -out "$OUT/$name-scripted.json" >"$OUT/$name-scripted.txt" &
+	BG=$!
+	sleep 1 # the scripted load is running before the measured fan-out connects, and outlasts it
+	printf '%-16s ' "$name"
+	bin/rtmate-bench fanout -q -url "$URL" -app bench -secret "$SECRET" -server-pid "$SRV" -out "$OUT/$name.json" \
+		-n 1000 -rate 100 -size 128 -duration "$DUR"
+	wait "$BG" || echo "scripted load: rtmate-bench exited $?" >&2
+	BG=
+	printf '%-16s scripted app: %s\n' '' "$(cat "$OUT/$name-scripted.txt")"
+	stop_server
+}
+
 scenario() {
 	case $1 in
 	idle)         run idle         idle    -n 15000 -procs 2 -duration "$DUR" ;;
 	connect)      run connect      connect -n 10000 -concurrency 256 -procs 2 ;;
 	fanout-1k)    run fanout-1k    fanout  -n 1000  -rate 100 -size 128 -duration "$DUR" ;;
+	fanout-1k-scripted) run_scripted ;; # docs/performance.md, "Script hooks"
 	fanout-5k)    run fanout-5k    fanout  -n 5000  -rate 20  -size 128 -duration "$DUR" ;;
 	fanout-10k)   run fanout-10k   fanout  -n 10000 -rate 200 -size 128 -duration "$DUR" ;;
 	fanout-10k-10) run fanout-10k-10 fanout -n 10000 -rate 10 -size 128 -duration "$DUR" ;; # Centrifugo's saturating load
