@@ -11,6 +11,8 @@
 #   scripts/bench.sh idle idle-pusher fanout-5k fanout-5k-pusher   native vs Pusher protocol
 #   scripts/bench.sh fanout-1k fanout-1k-scripted   an unscripted app's fan-out alone and next
 #                                    to a busy scripted app (SCRIPT_RATE publications/s, default 150)
+#   scripts/bench.sh rooms rooms-moderated   rooms without and with examples/scripts/moderation.lua
+#                                    on the publish hook
 #
 # Everything runs on loopback; the load tool spreads its connections over 127.0.0.2-250.
 set -euo pipefail
@@ -27,7 +29,8 @@ URL=ws://127.0.0.1:$PORT/ws
 SECRET=bench-secret-0123456789abcdef0123456789
 CFG=$(mktemp --suffix=.yaml)
 SCRIPTED=$(mktemp -d) # fanout-1k-scripted: its config and script (a config's script paths are relative to it)
-trap 'rm -rf "$CFG" "$SCRIPTED"; [ -n "${BG:-}" ] && kill "$BG" 2>/dev/null; [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null || true' EXIT
+MODERATED=$(mktemp -d) # rooms-moderated: the bench app with examples/scripts/moderation.lua
+trap 'rm -rf "$CFG" "$SCRIPTED" "$MODERATED"; [ -n "${BG:-}" ] && kill "$BG" 2>/dev/null; [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null || true' EXIT
 cat >"$CFG" <<YAML
 listen: "127.0.0.1:$PORT"
 log: {level: warn}
@@ -60,6 +63,14 @@ function on_publish(ctx)
 end
 LUA
 
+# rooms-moderated's server: the bench config, its app's publications through the moderation example.
+cp "$CFG" "$MODERATED/config.yaml"
+cp examples/scripts/moderation.lua "$MODERATED/"
+cat >>"$MODERATED/config.yaml" <<YAML
+    scripts:
+      - {name: moderation, file: moderation.lua, hooks: [publish]}
+YAML
+
 start_server() { # name [config]
 	bin/rtmate-server -config "${2:-$CFG}" >"$OUT/server-$1.log" 2>&1 &
 	SRV=$!
@@ -72,9 +83,9 @@ start_server() { # name [config]
 }
 stop_server() { kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=; }
 
-run() { # name, scenario, then rtmate-bench flags
+run() { # name, scenario, then rtmate-bench flags (CONFIG: another server config)
 	local name=$1 scenario=$2; shift 2
-	start_server "$name"
+	start_server "$name" "${CONFIG:-$CFG}"
 	if [ "$name" = soak ]; then # RSS and goroutines every 30 s: memory must stay flat
 		(while kill -0 "$SRV" 2>/dev/null; do
 			printf '%s rss_kib=%s\n' "$(date +%T)" "$(awk '/VmRSS/{print $2}' /proc/"$SRV"/status 2>/dev/null)"
@@ -120,6 +131,7 @@ scenario() {
 			run "fanout-max-$r" fanout -n 10000 -rate "$r" -size 128 -duration "$DUR"
 		done ;;
 	rooms)        run rooms        rooms   -rooms 1000 -room-size 5 -rate 1 -size 128 -duration "$DUR" ;;
+	rooms-moderated) CONFIG=$MODERATED/config.yaml run rooms-moderated rooms -rooms 1000 -room-size 5 -rate 1 -size 128 -duration "$DUR" ;;
 	# The same loads received over the Pusher protocol (docs/performance.md, "Pusher protocol").
 	idle-pusher)  run idle-pusher  idle    -n 15000 -procs 2 -duration "$DUR" -protocol pusher -pusher-key bench-key ;;
 	fanout-5k-pusher) run fanout-5k-pusher fanout -n 5000 -rate 20 -size 128 -duration "$DUR" -protocol pusher -pusher-key bench-key ;;
