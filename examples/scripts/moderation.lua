@@ -1,5 +1,8 @@
 -- moderation.lua: a publish hook. In a string data.text, every case-insensitive whole word
 -- "darn" or "heck" becomes "****"; any other data is published untouched, byte for byte.
+-- A Pusher event reaches the hook as the native publication it maps to (docs/pusher.md),
+-- {"event":…,"data":…}: there the text is data.data.text, so one script moderates both
+-- protocols. (The Pusher server SDKs send data as a JSON string, which stays untouched.)
 --
 -- config:  scripts: [{name: moderation, file: scripts/moderation.lua, hooks: [publish]}]
 
@@ -15,13 +18,20 @@ end
 
 function on_publish(ctx)
   local data = ctx.data
-  if type(data) ~= "table" or type(data.text) ~= "string" then
+  if type(data) ~= "table" then
     return nil
   end
-  local masked = string.gsub(data.text, "%w+", mask)
-  if masked == data.text then
+  local msg = data
+  if type(data.event) == "string" and type(data.data) == "table" then
+    msg = data.data -- a Pusher event
+  end
+  if type(msg.text) ~= "string" then
+    return nil
+  end
+  local masked = string.gsub(msg.text, "%w+", mask)
+  if masked == msg.text then
     return nil -- nothing to change: the original bytes go out
   end
-  data.text = masked
+  msg.text = masked
   return { data = data }
 end

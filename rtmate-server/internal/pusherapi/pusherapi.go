@@ -15,6 +15,7 @@ import (
 	"github.com/rtmate/rtmate/rt-common/protocol"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/pusher"
+	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 )
 
@@ -157,6 +158,9 @@ func fromServer(err error) *apiError {
 		status = http.StatusRequestEntityTooLarge
 	}
 	msg := err.Error()
+	if reason, ok := script.ReasonOf(err); ok {
+		msg = reason // a publish script's rejection: its reason is the answer
+	}
 	if status == http.StatusInternalServerError {
 		msg = "Internal error"
 	}

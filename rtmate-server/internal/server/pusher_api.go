@@ -48,11 +48,13 @@ func (s *Server) PusherTrigger(appID string, events []PusherEvent) error {
 		return protocol.Errorf(protocol.QuotaExceeded, "app publish rate %v/s", a.limits.MaxPublishRate)
 	}
 	from := ConnInfo{App: a.cfg.ID, ClientID: APIClientID}
+	datas, err := s.pusherScriptTrigger(a, from, events)
+	if err != nil {
+		return err
+	}
 	for i := range events {
-		ev := &events[i]
-		data := appendNativeEvent(nil, ev.Name, ev.Data, ev.SocketID, "")
-		for _, ch := range ev.Channels {
-			if _, err := s.publishAllowed(a, ch, data, from); err != nil {
+		for j, ch := range events[i].Channels {
+			if _, err := s.publishAllowed(a, ch, datas[i][j], from); err != nil {
 				return err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/rtmate/rtmate/rt-common/protocol"
 	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
 	"github.com/rtmate/rtmate/rtmate-server/internal/pusher"
+	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 	"github.com/rtmate/rtmate/rtmate-server/internal/wire"
 )
 
@@ -236,11 +237,11 @@ func (c *Conn) pusherHandle(w *worker, m *pusher.Message) error {
 		return nil
 	case pusher.EventSignin:
 		w.event = EventAuth
-		return c.pusherSignin(m.Data)
+		return c.pusherSignin(w, m.Data)
 	}
 	if bytes.HasPrefix(m.Event, []byte(pusher.ClientEventPrefix)) {
 		w.event = EventMessageSend
-		return c.pusherClientEvent(m)
+		return c.pusherClientEvent(w, m)
 	}
 	c.pusherError(0, "Unsupported event "+string(m.Event))
 	return protocol.Errorf(protocol.UnsupportedEvent, "event %q", m.Event)
@@ -300,6 +301,9 @@ func (c *Conn) pusherSubscribe(w *worker, data []byte) error {
 				return c.pusherSubError(ch, "InvalidChannelData", "channel_data needs a user_id of at most 128 characters", 400, protocol.InvalidParams)
 			}
 		}
+	}
+	if err := c.pusherScriptSubscribe(w, a, ch, mem.UserID); err != nil {
+		return err
 	}
 	if err := c.srv.hooks.Subscribe(context.Background(), c.info(), ch); err != nil {
 		return c.pusherSubError(ch, "Forbidden", "subscription refused", 403, protocol.CodeOf(err))
@@ -394,7 +398,7 @@ func (c *Conn) pusherSucceeded(a *appState, ch string) error {
 }
 
 // pusherClientEvent relays a client-* event to the channel's other subscribers.
-func (c *Conn) pusherClientEvent(m *pusher.Message) error {
+func (c *Conn) pusherClientEvent(w *worker, m *pusher.Message) error {
 	a := c.app()
 	ch := c.channelName(m.Channel)
 	switch {
@@ -418,19 +422,27 @@ func (c *Conn) pusherClientEvent(m *pusher.Message) error {
 		return protocol.NewError(protocol.RateLimited, nil)
 	}
 	userID, _ := c.pusher.member(ch)
-	data := appendNativeEvent(c.w.data[:0], string(m.Event), m.Data, c.clientID, userID)
-	c.w.data = data
+	data := appendNativeEvent(w.data[:0], string(m.Event), m.Data, c.clientID, userID)
+	w.data = data
+	data, err := c.pusherScriptClientEvent(w, a, ch, data)
+	if err != nil {
+		return err
+	}
 	if _, err := c.srv.publish(a, ch, data, c.info()); err != nil {
 		c.pusherError(0, "Client event rejected: "+protocol.CodeOf(err).Message())
 		return err
 	}
-	c.srv.pobs.ClientEvent(a.cfg.ID, ch, string(m.Event), m.Data, c.clientID, userID)
+	event, evData := m.Event, m.Data
+	if ev, ok := parsePusherEvent(data); ok {
+		event, evData = ev.event, ev.data // the client_event webhook tells what subscribers got
+	}
+	c.srv.pobs.ClientEvent(a.cfg.ID, ch, string(event), evData, c.clientID, userID)
 	return nil
 }
 
 // pusherSignin authenticates the connection's user (pusher:signin); an invalid signature
 // closes the connection with 4009, as Pusher does.
-func (c *Conn) pusherSignin(data []byte) error {
+func (c *Conn) pusherSignin(w *worker, data []byte) error {
 	a := c.app()
 	var si pusher.Signin
 	if err := pusher.DecodeSignin(data, &si); err != nil {
@@ -446,7 +458,16 @@ func (c *Conn) pusherSignin(data []byte) error {
 		c.pusherClose(PusherCloseUnauthorized, "Invalid user_data: it needs an id of at most 128 characters")
 		return protocol.NewError(protocol.InvalidParams, err)
 	}
+	if err := c.pusherScriptSignin(w, a, id, si.UserData); err != nil {
+		msg := "Sign-in refused: the connect script failed"
+		if reason, ok := script.ReasonOf(err); ok {
+			msg = "Sign-in refused: " + reason
+		}
+		c.pusherClose(PusherCloseUnauthorized, msg)
+		return err
+	}
 	c.pusher.user.Store(&id)
+	c.claims = bytes.Clone(si.UserData) // subscribe scripts see the user_data as claims, as native ones see the token's
 	c.pusherSend(func(d []byte) []byte {
 		d = append(d, `{"event":"pusher:signin_success","data":{"user_data":`...)
 		d = protocol.AppendStringBytes(d, si.UserData)
