@@ -14,6 +14,7 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/pusher"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 	"github.com/rtmate/rtmate/rtmate-server/internal/testserver"
+	"github.com/rtmate/rtmate/rtmate-server/internal/testwasm"
 )
 
 // Script hooks on the Pusher protocol (docs/scripts.md, "On the Pusher protocol"), over
@@ -259,5 +260,32 @@ func TestPusherScriptSignin(t *testing.T) {
 	c, first := dialPusher(t, srv, config.DevPusherKey, "protocol=7")
 	if first.Event != pusher.EventConnectionEstablished || !strings.Contains(c.socketID, ".") {
 		t.Fatalf("first: %+v", first)
+	}
+}
+
+// TestPusherScriptModerationWasm: the Go plug-in's moderation masks a Pusher client event as
+// moderation.lua does. Without -race, as TestScriptExamplesWasm.
+func TestPusherScriptModerationWasm(t *testing.T) {
+	if raceBuild {
+		t.Skip("Wasm examples end to end run without -race")
+	}
+	path := testwasm.Build(t, filepath.Join(examplesDir, "wasm-go"))
+	srv := startPusher(t, withScripts(filepath.Dir(path),
+		config.Script{Name: "moderation", File: filepath.Base(path), Hooks: []string{"publish"}}))
+	a, _ := dialPusher(t, srv, config.DevPusherKey, "protocol=7")
+	b, _ := dialPusher(t, srv, config.DevPusherKey, "protocol=7")
+	for _, c := range []*pusherClient{a, b} {
+		if m := c.subscribe("private-room", config.DevPusherSecret, ""); m.Event != pusher.EventSubscriptionSucceeded {
+			t.Fatalf("subscribe: %s %s", m.Event, m.Data)
+		}
+	}
+	nat := authed(t, srv, "native")
+	nat.subscribe("private-room")
+	a.send(map[string]any{"event": "client-msg", "channel": "private-room", "data": map[string]any{"text": "darn it", "n": 1}})
+	if m := b.next(); m.Event != "client-msg" || !jsonIs(m.Data, `{"text":"**** it","n":1}`) {
+		t.Fatalf("pusher subscriber got %s %s", m.Event, m.Data)
+	}
+	if got := nat.message("private-room"); !jsonIs(got.Data, `{"event":"client-msg","data":{"text":"**** it","n":1},"socket_id":"`+a.socketID+`"}`) {
+		t.Fatalf("native subscriber got %s", got.Data)
 	}
 }

@@ -66,15 +66,28 @@ func onPublish() int32 {
 	if json.Unmarshal(ctx.Data, &obj) != nil {
 		return 0 // not an object: untouched
 	}
+	// A Pusher event arrives as the native data it maps to, {"event":…,"data":{…}}
+	// (docs/pusher.md): its text is in data.data.
+	msg := obj
+	_, isEvent := obj["event"]
+	var inner map[string]json.RawMessage
+	if isEvent && json.Unmarshal(obj["data"], &inner) == nil && inner != nil {
+		msg = inner
+	} else {
+		isEvent = false
+	}
 	var text string
-	if raw, ok := obj["text"]; !ok || json.Unmarshal(raw, &text) != nil {
+	if raw, ok := msg["text"]; !ok || json.Unmarshal(raw, &text) != nil {
 		return 0
 	}
 	masked := mask(text)
 	if masked == text {
 		return 0 // nothing to change: the original bytes go out
 	}
-	obj["text"], _ = json.Marshal(masked)
+	msg["text"], _ = json.Marshal(masked)
+	if isEvent {
+		obj["data"], _ = json.Marshal(inner)
+	}
 	out, _ := json.Marshal(map[string]any{"data": obj})
 	pdk.Output(out)
 	return 0
