@@ -289,3 +289,29 @@ func TestPusherScriptModerationWasm(t *testing.T) {
 		t.Fatalf("native subscriber got %s", got.Data)
 	}
 }
+
+// TestPusherScriptFailOpen: with fail_open a failing script lets the request through, and the
+// failure is counted as on the native path.
+func TestPusherScriptFailOpen(t *testing.T) {
+	dir := writeScripts(t, map[string]string{"gate.lua": pusherGate})
+	srv := startPusher(t, withScripts(dir,
+		config.Script{Name: "gate", File: "gate.lua", Hooks: []string{"subscribe", "publish"}, FailOpen: true}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(srv.ScriptMetrics())
+	a, _ := dialPusher(t, srv, config.DevPusherKey, "protocol=7")
+	b, _ := dialPusher(t, srv, config.DevPusherKey, "protocol=7")
+	for _, c := range []*pusherClient{a, b} {
+		if m := c.subscribe("private-boom-fail", config.DevPusherSecret, ""); m.Event != pusher.EventSubscriptionSucceeded {
+			t.Fatalf("subscribe through a failing script: %s %s", m.Event, m.Data)
+		}
+	}
+	a.send(map[string]any{"event": "client-msg", "channel": "private-boom-fail", "data": map[string]int{"n": 1}})
+	if m := b.next(); m.Event != "client-msg" || string(m.Data) != `{"n":1}` {
+		t.Fatalf("got %s %s, want the client event untouched", m.Event, m.Data)
+	}
+	for _, hook := range []string{"subscribe", "publish"} {
+		if n := scriptCalls(t, reg, "gate", hook, "error"); n < 1 {
+			t.Errorf("%s failures counted: %v, want at least 1", hook, n)
+		}
+	}
+}
