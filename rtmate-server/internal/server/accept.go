@@ -275,13 +275,18 @@ func routeRequest(buf []byte, echo bool) (r route, end int) {
 	if !ok1 || !ok2 || string(method) != "GET" {
 		return routeHTTP, 0
 	}
-	path, _, _ := bytes.Cut(target, []byte{'?'})
+	origin, absolute := originForm(target)
+	path, _, _ := bytes.Cut(origin, []byte{'?'})
 	switch {
+	case absolute && !bytes.HasPrefix(path, []byte("/app/")):
+		return routeHTTP, 0 // net/http serves the absolute form of its own paths
 	case string(path) == "/ws":
 		r = routeWS
 	case echo && string(path) == "/ws/echo":
 		r = routeEcho
 	case bytes.HasPrefix(path, []byte("/app/")) && len(path) > len("/app/"):
+		// Pusher clients behind some proxies send the absolute form; net/http has no
+		// Pusher handler, so it takes the fast path in both forms.
 		r = routePusher
 	default:
 		return routeHTTP, 0
@@ -294,6 +299,25 @@ func routeRequest(buf []byte, echo bool) (r route, end int) {
 		return routeMore, 0
 	}
 	return r, end
+}
+
+// originForm returns the origin form (path and query) of a request target; absolute is true
+// when target was in absolute form ("http://host/path?query"), whose path then starts at the
+// first slash after the authority ("" when there is none).
+func originForm(target []byte) (origin []byte, absolute bool) {
+	if len(target) == 0 || target[0] == '/' {
+		return target, false
+	}
+	i := bytes.Index(target, []byte("://"))
+	if i <= 0 {
+		return target, false
+	}
+	rest := target[i+3:]
+	j := bytes.IndexByte(rest, '/')
+	if j < 0 {
+		return nil, true
+	}
+	return rest[j:], true
 }
 
 // headerEnd returns the length of the request through the empty line that ends its header

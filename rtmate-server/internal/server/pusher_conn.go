@@ -83,11 +83,13 @@ func (p *pusherConn) signedIn() string {
 }
 
 // pusherTarget reads the app key and the protocol version of a handshake's request line,
-// "GET /app/{key}?protocol=7&… HTTP/1.1". proto is -1 when absent or not a number.
+// "GET /app/{key}?protocol=7&… HTTP/1.1" (or its absolute form "GET http://host/app/…").
+// proto is -1 when absent or not a number.
 func pusherTarget(req []byte) (key string, proto int) {
 	line, _, _ := bytes.Cut(req, []byte{'\n'})
 	_, rest, _ := bytes.Cut(line, []byte{' '})
 	target, _, _ := bytes.Cut(rest, []byte{' '})
+	target, _ = originForm(target)
 	path, query, _ := bytes.Cut(target, []byte{'?'})
 	key = string(bytes.TrimPrefix(path, []byte("/app/")))
 	proto = -1
