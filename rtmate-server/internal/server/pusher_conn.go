@@ -435,8 +435,11 @@ func (c *Conn) pusherClientEvent(w *worker, m *pusher.Message) error {
 		return err
 	}
 	event, evData := m.Event, m.Data
-	if ev, ok := parsePusherEvent(data); ok {
-		event, evData = ev.event, ev.data // the client_event webhook tells what subscribers got
+	if a.scripts.Has(script.HookPublish) {
+		// The client_event webhook tells what subscribers got: the script's rewrite.
+		if ev, ok := parsePusherEvent(data); ok {
+			event, evData = ev.event, ev.data
+		}
 	}
 	c.srv.pobs.ClientEvent(a.cfg.ID, ch, string(event), evData, c.clientID, userID)
 	return nil
