@@ -79,7 +79,7 @@ done
 # Two loads: the fixed rate (RATE/s), and as fast as the server accepts (-rate 0), where
 # the cross-node cost would show as lower throughput.
 for rate in "$RATE" 0; do
-	B="bin/rtmate-bench fanout -q -app bench -secret $SECRET -n $N -rate $rate -size 128 -duration $DUR"
+	B="bin/rtmate-bench fanout -q -app bench -secret $SECRET -n $N -rate $rate -window ${WINDOW:-16} -size 128 -duration $DUR"
 	echo "=== rate $rate, 1 node (Redis Cluster engine): $B -url ${urls[0]}"
 	$B -url "${urls[0]}"
 	echo "=== rate $rate, 3 nodes (Redis Cluster engine): $B -url ${urls[0]},${urls[1]},${urls[2]}"
