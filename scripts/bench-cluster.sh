@@ -78,10 +78,28 @@ done
 
 # Two loads: the fixed rate (RATE/s), and as fast as the server accepts (-rate 0), where
 # the cross-node cost would show as lower throughput.
+# After each run: the CPU seconds each process used during it (where a cluster's extra cost goes).
+NODES=("${PIDS[@]: -3}")
+REDIS=("${PIDS[@]:0:6}")
+cpu() { # PID...: their utime+stime in clock ticks
+	local t=0 p
+	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	echo "$t"
+}
+measure() { # label, then the rtmate-bench command
+	local label=$1; shift
+	local n1 n2 n3 r0
+	n1=$(cpu "${NODES[0]}"); n2=$(cpu "${NODES[1]}"); n3=$(cpu "${NODES[2]}"); r0=$(cpu "${REDIS[@]}")
+	echo "=== $label: $*"
+	"$@"
+	local hz
+	hz=$(getconf CLK_TCK)
+	awk -v a="$(($(cpu "${NODES[0]}") - n1))" -v b="$(($(cpu "${NODES[1]}") - n2))" -v c="$(($(cpu "${NODES[2]}") - n3))" \
+		-v r="$(($(cpu "${REDIS[@]}") - r0))" -v hz="$hz" \
+		'BEGIN { printf "    cpu: node1 %.1fs node2 %.1fs node3 %.1fs redis (6) %.1fs\n", a/hz, b/hz, c/hz, r/hz }'
+}
 for rate in "$RATE" 0; do
 	B="bin/rtmate-bench fanout -q -app bench -secret $SECRET -n $N -rate $rate -window ${WINDOW:-16} -size 128 -duration $DUR"
-	echo "=== rate $rate, 1 node (Redis Cluster engine): $B -url ${urls[0]}"
-	$B -url "${urls[0]}"
-	echo "=== rate $rate, 3 nodes (Redis Cluster engine): $B -url ${urls[0]},${urls[1]},${urls[2]}"
-	$B -url "${urls[0]},${urls[1]},${urls[2]}"
+	measure "rate $rate, 1 node (Redis Cluster engine)" $B -url "${urls[0]}"
+	measure "rate $rate, 3 nodes (Redis Cluster engine)" $B -url "${urls[0]},${urls[1]},${urls[2]}"
 done
