@@ -264,7 +264,6 @@ log: {level: warn}
 					mu.Unlock()
 				}, OnSubscribed: func(ev client.SubscribedEvent) {
 					if ev.Resubscribed && !ev.Recovered {
-						t.Logf("%s, subscriber %d told: reason %q, epoch %s offset %d", ch, idx, ev.Reason, ev.Epoch, ev.Offset)
 						mu.Lock()
 						told[ch][idx] = true
 						mu.Unlock()
