@@ -347,6 +347,8 @@ func TestResyncPush(t *testing.T) {
 			fc.send(`{"code":200,"message":"success","event":"resync","data":{"channel":"room","epoch":"e2","offset":0}}`)
 			fc.push("room", `1`, 1)
 			fc.push("room", `2`, 2)
+			// The same epoch again (another node's notice, say): nothing to tell.
+			fc.send(`{"code":200,"message":"success","event":"resync","data":{"channel":"room","epoch":"e2","offset":0}}`)
 			go func() {
 				time.Sleep(50 * time.Millisecond)
 				fc.closeWith(1001, "")

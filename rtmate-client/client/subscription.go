@@ -351,9 +351,12 @@ func (c *Client) onResync(cn *conn, data []byte) {
 		return
 	}
 	s.mu.Lock()
-	if s.pendingOn == cn {
+	switch {
+	case s.pendingOn == cn:
 		s.resync = &r
-	} else if !s.closed {
+	case s.closed || r.Epoch == s.epoch:
+		// Already on that epoch: subscribed after the change, from a response that had it.
+	default:
 		s.resyncLocked(r)
 	}
 	s.mu.Unlock()

@@ -808,6 +808,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
       ch.resync = r;
       return;
     }
+    if (ch.epoch === r.epoch) return; // subscribed after the change, from an answer that had it
     this.applyResync(ch, r);
     this.tellResync(ch);
   }

@@ -333,6 +333,10 @@ describe("client with a scripted server", () => {
     await waitFor(() => got.length >= 3);
     assert.deepEqual(got, ["a", "b", "c"]);
     assert.deepEqual(infos[1], { channel: "news", resubscribed: true, recovered: false, reason: "resync", epoch: "e2", offset: 0 });
+    // The same epoch again: nothing to tell, the position stays.
+    srv.socket.push({ code: 200, message: "success", event: "resync", data: { channel: "news", epoch: "e2", offset: 0 } });
+    await sleep(10);
+    assert.equal(infos.length, 2);
     srv.socket.serverClose(CloseCode.GoingAway);
     await waitFor(() => recoverReq);
     assert.deepEqual(recoverReq.payload, { channel: "news", recover: true, offset: 2, epoch: "e2" });

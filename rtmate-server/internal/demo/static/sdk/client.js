@@ -655,6 +655,8 @@ export class RTMateClient extends Emitter {
             ch.resync = r;
             return;
         }
+        if (ch.epoch === r.epoch)
+            return; // subscribed after the change, from an answer that had it
         this.applyResync(ch, r);
         this.tellResync(ch);
     }
