@@ -23,6 +23,9 @@ const (
 	PushMessage = "message"
 	PushJoin    = "join"
 	PushLeave   = "leave"
+	// PushResync [ext]: the channel's epoch changed under a live subscription (a Redis
+	// failover); publications may have been lost without the client being told otherwise.
+	PushResync = "resync"
 )
 
 // Request is one decoded client message. Every slice aliases the decoded buffer (unless a
@@ -262,6 +265,19 @@ func AppendMessagePush(dst []byte, channel string, data []byte, from string, off
 	dst = appendPushHead(dst, PushMessage)
 	dst = AppendPublication(dst, channel, data, from, offset)
 	return append(dst, '}')
+}
+
+// AppendResyncPush appends a resync push: channel, the new epoch, and the offset just before
+// the first publication of it that the subscriber will receive.
+func AppendResyncPush(dst []byte, channel, epoch string, offset uint64) []byte {
+	dst = appendPushHead(dst, PushResync)
+	dst = append(dst, `{"channel":`...)
+	dst = AppendString(dst, channel)
+	dst = append(dst, `,"epoch":`...)
+	dst = AppendString(dst, epoch)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, offset, 10)
+	return append(dst, "}}"...)
 }
 
 // AppendPublication appends the data object of a message push (also one element of a

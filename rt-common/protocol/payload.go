@@ -66,6 +66,15 @@ type SubscribeData struct {
 	Publications []Publication `json:"publications,omitempty"`
 }
 
+// ResyncData is the data of a resync push [ext]: the channel's stream went on under a new
+// epoch while the client stayed subscribed, and publications of the old one may be lost.
+// Offset is the position just before the first publication of the new epoch that follows.
+type ResyncData struct {
+	Channel string `json:"channel"`
+	Epoch   string `json:"epoch"`
+	Offset  uint64 `json:"offset"`
+}
+
 // MessageSendPayload is the payload of `messageSend`.
 type MessageSendPayload struct {
 	Channel string          `json:"channel"`

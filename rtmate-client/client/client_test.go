@@ -332,6 +332,55 @@ func TestRecovery(t *testing.T) {
 	}
 }
 
+// TestResyncPush: the channel's epoch changes while the client stays connected (a Redis
+// failover). The resync push is reported like a resubscription that could not recover, the
+// new epoch's offsets are not taken for duplicates (they may restart at 1), and the next
+// recovery asks for the new epoch from the last offset delivered in it.
+func TestResyncPush(t *testing.T) {
+	srv := newFakeServer(t, func(fc *fakeConn, req fakeRequest) bool {
+		if req.Event != "subscribe" {
+			return false
+		}
+		if fc.n == 1 {
+			fc.reply(req, 200, "success", `{"channel":"room","epoch":"e1","offset":7}`)
+			fc.push("room", `8`, 8)
+			fc.send(`{"code":200,"message":"success","event":"resync","data":{"channel":"room","epoch":"e2","offset":0}}`)
+			fc.push("room", `1`, 1)
+			fc.push("room", `2`, 2)
+			// The same epoch again (another node's notice, say): nothing to tell.
+			fc.send(`{"code":200,"message":"success","event":"resync","data":{"channel":"room","epoch":"e2","offset":0}}`)
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				fc.closeWith(1001, "")
+			}()
+			return true
+		}
+		var p protocol.SubscribePayload
+		_ = json.Unmarshal(req.Payload, &p)
+		if !p.Recover || p.Offset != 2 || p.Epoch != "e2" {
+			fc.reply(req, 400, "参数错误", "null")
+			return true
+		}
+		fc.reply(req, 200, "success", `{"channel":"room","epoch":"e2","offset":3,"recovered":true,"publications":[{"data":3,"from":"x","offset":3}]}`)
+		return true
+	})
+	rec := newRecorder()
+	c := dial(t, testConfig(srv.URL, rec))
+	if _, err := c.Subscribe(ctx10(t), "room", rec.handlers()); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "four messages and three subscribed events", func() bool { return len(rec.msgs) >= 4 && len(rec.subs) >= 3 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got := rec.offsets(); !slices.Equal(got, []uint64{8, 1, 2, 3}) {
+		t.Fatalf("offsets %v, want [8 1 2 3]", got)
+	}
+	want := client.SubscribedEvent{Channel: "room", Resubscribed: true, Epoch: "e2", Reason: client.ReasonResync}
+	if len(rec.subs) != 3 || rec.subs[1] != want || !rec.subs[2].Recovered || rec.subs[2].Reason != "" {
+		t.Errorf("subscribed events %+v, want the second %+v", rec.subs, want)
+	}
+}
+
 // TestNewEpochNotRecovered: after a server restart the stream starts again from offset 1
 // in a new epoch; those publications must not be taken for duplicates.
 func TestNewEpochNotRecovered(t *testing.T) {

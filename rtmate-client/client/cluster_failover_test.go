@@ -184,10 +184,11 @@ func masterOfKey(t *testing.T, seed *redisNode, key string) string {
 }
 
 func TestClusterFailoverRealProcesses(t *testing.T) {
-	// Open finding (issue 15): a publication acknowledged by a master that dies before it
-	// replicates can be missing for subscribers that stay connected through the failover
-	// (Redis replication is asynchronous and the new epoch is not pushed to them). Until that
-	// is fixed the test runs in scripts/chaos.sh (RTMATE_CHAOS=1), not in every CI run.
+	// A publication acknowledged by a master that dies before it replicates is lost (Redis
+	// replication is asynchronous). The guarantee checked here (issue 15): every subscriber
+	// gets every acknowledged message, or is told — a resync push to those that stayed
+	// connected, recovered: false to those that resubscribed. A gap without either fails.
+	// Slow (real processes, a failover): scripts/chaos.sh (RTMATE_CHAOS=1), not every CI run.
 	if testing.Short() || os.Getenv("RTMATE_CHAOS") != "1" {
 		t.Skip("Redis Cluster failover with real processes: scripts/chaos.sh (RTMATE_CHAOS=1)")
 	}
@@ -242,6 +243,7 @@ log: {level: warn}
 	}
 	var mu sync.Mutex
 	got := map[string][][]arrival{} // channel → per subscriber
+	told := map[string][]bool{}     // channel → per subscriber: a resync push or recovered: false
 	for i, srv := range servers {
 		for j := range 2 {
 			c, err := client.Dial(ctx, cfg(srv.URL, fmt.Sprintf("s%d-%d", i, j)))
@@ -253,12 +255,19 @@ log: {level: warn}
 				mu.Lock()
 				idx := len(got[ch])
 				got[ch] = append(got[ch], nil)
+				told[ch] = append(told[ch], false)
 				mu.Unlock()
 				if _, err := c.Subscribe(ctx, ch, client.Handlers{OnMessage: func(p protocol.Publication) {
 					n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(string(p.Data), `{"n":`), "}"))
 					mu.Lock()
 					got[ch][idx] = append(got[ch][idx], arrival{seq: n, at: time.Now()})
 					mu.Unlock()
+				}, OnSubscribed: func(ev client.SubscribedEvent) {
+					if ev.Resubscribed && !ev.Recovered {
+						mu.Lock()
+						told[ch][idx] = true
+						mu.Unlock()
+					}
 				}}); err != nil {
 					t.Fatal(err)
 				}
@@ -320,7 +329,7 @@ log: {level: warn}
 
 	deadline := time.Now().Add(15 * time.Second)
 	var worstResume time.Duration
-	total, nAcked := 0, 0
+	total, nAcked, nTold, toldMissing := 0, 0, 0, 0
 	for _, ch := range chans {
 		var want []int
 		acked[ch].Range(func(k, _ any) bool { want = append(want, k.(int)); return true })
@@ -348,7 +357,15 @@ log: {level: warn}
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Errorf("%s, subscriber %d: %d acknowledged messages missing", ch, s, missing)
+					mu.Lock()
+					wasTold := told[ch][s]
+					mu.Unlock()
+					if wasTold {
+						toldMissing += missing
+						t.Logf("%s, subscriber %d: %d acknowledged messages missing, and it was told", ch, s, missing)
+					} else {
+						t.Errorf("%s, subscriber %d: %d acknowledged messages missing without a resync push or recovered: false", ch, s, missing)
+					}
 					break
 				}
 				time.Sleep(50 * time.Millisecond)
@@ -359,6 +376,11 @@ log: {level: warn}
 				}
 			}
 			total += len(arr)
+			mu.Lock()
+			if told[ch][s] {
+				nTold++
+			}
+			mu.Unlock()
 			for _, a := range arr {
 				v, _ := started[ch].Load(a.seq)
 				if st, ok := v.(time.Time); ok && st.After(killedAt) {
@@ -370,8 +392,8 @@ log: {level: warn}
 			}
 		}
 	}
-	t.Logf("RESULT cluster master killed, 3 rtmate-server processes, 6 SDK subscribers x %d channels: acked=%d failed=%d delivered=%d failover=%v resume_after_failover=%v",
-		len(chans), nAcked, failed.Load(), total, failoverAt.Sub(killedAt).Round(time.Millisecond), worstResume.Round(time.Millisecond))
+	t.Logf("RESULT cluster master killed, 3 rtmate-server processes, 6 SDK subscribers x %d channels: acked=%d failed=%d delivered=%d told=%d missing_told=%d failover=%v resume_after_failover=%v",
+		len(chans), nAcked, failed.Load(), total, nTold, toldMissing, failoverAt.Sub(killedAt).Round(time.Millisecond), worstResume.Round(time.Millisecond))
 	if worstResume > 5*time.Second {
 		t.Errorf("delivery resumed %v after the failover, want ≤ 5s", worstResume)
 	}

@@ -215,6 +215,8 @@ func (cn *conn) handle(p []byte) {
 		cn.c.onMessage(cn, env.Data)
 	case protocol.PushJoin, protocol.PushLeave:
 		cn.c.onPresence(env.Event, env.Data)
+	case protocol.PushResync:
+		cn.c.onResync(cn, env.Data)
 	default:
 		if env.Code != protocol.Success.Code() {
 			// A response to a request the server could not parse (it has no id).

@@ -37,7 +37,16 @@ type SubscribedEvent struct {
 	// Epoch and Offset identify the channel's history stream and its position.
 	Epoch  string
 	Offset uint64
+	// Reason is ReasonResync when the event reports a resync push: the channel's stream
+	// went on under a new epoch while the client stayed connected (a Redis failover), so
+	// publications may have been missed. It then comes with Resubscribed true and Recovered
+	// false, like a resubscription that could not recover, and the application reloads its
+	// state the same way. Empty otherwise.
+	Reason string
 }
+
+// ReasonResync is SubscribedEvent.Reason for a resync push.
+const ReasonResync = "resync"
 
 // Subscription is a client's subscription to one channel. Safe for concurrent use.
 type Subscription struct {
@@ -50,6 +59,7 @@ type Subscription struct {
 	closed    bool  // unsubscribed or dropped: handlers are no longer called
 	pendingOn *conn // a subscribe is in flight there; its pushes wait in buf
 	buf       []protocol.Publication
+	resync    *protocol.ResyncData // a resync push that came while a subscribe was in flight
 	epoch     string
 	offset    uint64 // of the last publication delivered, in epoch
 }
@@ -146,7 +156,7 @@ func (s *Subscription) startSubscribe(cn *conn, resub bool) (id uint64, cl *call
 func (s *Subscription) clearPending(cn *conn) {
 	s.mu.Lock()
 	if s.pendingOn == cn {
-		s.pendingOn, s.buf = nil, nil
+		s.pendingOn, s.buf, s.resync = nil, nil, nil
 	}
 	s.mu.Unlock()
 }
@@ -161,8 +171,8 @@ func (s *Subscription) onSubscribed(cn *conn, env envelope, resub, recovering bo
 	if s.pendingOn != cn || s.closed {
 		return
 	}
-	held := s.buf
-	s.pendingOn, s.buf = nil, nil
+	held, resync := s.buf, s.resync
+	s.pendingOn, s.buf, s.resync = nil, nil, nil
 	if env.Code != protocol.Success.Code() {
 		return // the waiting caller reports the error
 	}
@@ -197,10 +207,32 @@ func (s *Subscription) onSubscribed(cn *conn, env envelope, resub, recovering bo
 		}
 		s.deliverLocked(p)
 	}
+	resynced := resync != nil && resync.Epoch != s.epoch
+	if resynced {
+		// The response predates the new epoch; the held pushes belong to it.
+		s.resyncLocked(*resync)
+	}
 	for _, p := range held {
 		s.deliverLocked(p)
 	}
-	s.offset = max(s.offset, d.Offset)
+	if !resynced {
+		s.offset = max(s.offset, d.Offset) // an offset of the response's epoch
+	}
+}
+
+// resyncLocked moves the subscription to the epoch of a resync push, so that a later
+// recovery asks for the new stream from where it was joined, and tells the application.
+// s.mu must be held.
+func (s *Subscription) resyncLocked(r protocol.ResyncData) {
+	s.epoch, s.offset = r.Epoch, r.Offset
+	ev := SubscribedEvent{Channel: s.channel, Resubscribed: true, Epoch: r.Epoch, Offset: r.Offset, Reason: ReasonResync}
+	if f := s.h.OnSubscribed; f != nil {
+		s.c.disp.post(func() {
+			if !s.isClosed() {
+				f(ev)
+			}
+		})
+	}
 }
 
 // deliverLocked queues p for OnMessage unless its offset shows it was delivered already.
@@ -303,6 +335,29 @@ func (c *Client) onMessage(cn *conn, data []byte) {
 		s.buf = append(s.buf, p)
 	} else if !s.closed {
 		s.deliverLocked(p)
+	}
+	s.mu.Unlock()
+}
+
+// onResync routes a resync push. Rare: a Redis failover under the channel.
+func (c *Client) onResync(cn *conn, data []byte) {
+	var r protocol.ResyncData
+	if err := json.Unmarshal(data, &r); err != nil {
+		c.reportError(fmt.Errorf("rtmate: resync push: %w", err))
+		return
+	}
+	s := c.subscription(r.Channel)
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	switch {
+	case s.pendingOn == cn:
+		s.resync = &r
+	case s.closed || r.Epoch == s.epoch:
+		// Already on that epoch: subscribed after the change, from a response that had it.
+	default:
+		s.resyncLocked(r)
 	}
 	s.mu.Unlock()
 }

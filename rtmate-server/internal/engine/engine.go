@@ -66,6 +66,13 @@ type ClientInfo struct {
 // path.
 type Handler interface {
 	HandlePublication(ch ChannelKey, pub *Publication)
+	// HandleEpochReset tells that ch's epoch changed under this node's live subscribers
+	// (a Redis failover or a loss of history): publications of the old epoch that never
+	// reached this node are gone, so its subscribers must be told rather than left with a
+	// silent gap. It comes once per change, before the first publication of the new epoch;
+	// pos is that epoch and the offset just before that publication. The memory engine
+	// never calls it (its epoch only changes with the process).
+	HandleEpochReset(ch ChannelKey, pos StreamPosition)
 }
 
 // Broker distributes publications to every node that subscribed to a channel.

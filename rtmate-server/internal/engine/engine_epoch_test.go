@@ -32,11 +32,22 @@ func TestClusterEpochChangeAfterSubscribe(t *testing.T) {
 	for i := 4; i <= 7; i++ {
 		pub.publish("news", i)
 	}
+	// The subscriber stayed connected through the loss: it is told, before the new epoch's
+	// first message, where its stream now stands.
+	ev, resync := sub.next("resync", "message")
+	if ev != "resync" || resync.Channel != "news" || resync.Offset != 0 || resync.Epoch == "" || resync.Epoch == first.Epoch {
+		t.Fatalf("first push after the loss: %s %+v, want resync on news at offset 0 of a new epoch (old %q)", ev, resync, first.Epoch)
+	}
 	got := sub.wantMessages("news", 4, 7)
 	if got[0].Offset != 1 {
 		t.Fatalf("first message of the new epoch at offset %d, want 1", got[0].Offset)
 	}
-	waitFor(t, func() bool { return b.eng.Stats().EpochResets >= 1 })
+	waitFor(t, func() bool { st := b.eng.Stats(); return st.EpochResets >= 1 && st.EpochNotices == 1 })
+	var h subscribed
+	sub.ok(sub.request("history", map[string]any{"channel": "news"}), &h)
+	if h.Epoch != resync.Epoch {
+		t.Fatalf("history epoch %q, resync push said %q", h.Epoch, resync.Epoch)
+	}
 }
 
 // TestMemoryEpochChangeAfterSubscribe: the memory engine collects the idle channel's stream,

@@ -18,6 +18,9 @@ type memHandler struct {
 	got map[ChannelKey][]Publication
 }
 
+// HandleEpochReset is never called by the memory engine.
+func (h *memHandler) HandleEpochReset(ChannelKey, StreamPosition) {}
+
 func (h *memHandler) HandlePublication(ch ChannelKey, pub *Publication) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -193,6 +193,7 @@ type counters struct {
 	recovered  atomic.Uint64
 	lost       atomic.Uint64
 	resets     atomic.Uint64
+	notices    atomic.Uint64
 	duplicates atomic.Uint64
 	dropped    atomic.Uint64
 }
@@ -217,6 +218,9 @@ type Stats struct {
 	// EpochResets counts channels found with a new epoch after a reconnection (their history
 	// was lost in Redis).
 	EpochResets uint64
+	// EpochNotices counts the HandleEpochReset calls: channels whose live subscribers were
+	// told that the epoch changed under them.
+	EpochNotices uint64
 	// Duplicates counts publications dropped because they were already delivered.
 	Duplicates uint64
 	// Dropped counts publications refused because the backlog was over MaxBacklog (those of
@@ -404,17 +408,18 @@ func (e *Redis) Stats() Stats {
 		backlog += d.backlog()
 	}
 	return Stats{
-		Connected:   e.st.connected.Load(),
-		Reconnects:  e.st.reconnects.Load(),
-		Errors:      e.st.errors.Load(),
-		Channels:    channels,
-		Received:    e.st.received.Load(),
-		Recovered:   e.st.recovered.Load(),
-		Lost:        e.st.lost.Load(),
-		EpochResets: e.st.resets.Load(),
-		Duplicates:  e.st.duplicates.Load(),
-		Dropped:     e.st.dropped.Load(),
-		Backlog:     backlog,
+		Connected:    e.st.connected.Load(),
+		Reconnects:   e.st.reconnects.Load(),
+		Errors:       e.st.errors.Load(),
+		Channels:     channels,
+		Received:     e.st.received.Load(),
+		Recovered:    e.st.recovered.Load(),
+		Lost:         e.st.lost.Load(),
+		EpochResets:  e.st.resets.Load(),
+		EpochNotices: e.st.notices.Load(),
+		Duplicates:   e.st.duplicates.Load(),
+		Dropped:      e.st.dropped.Load(),
+		Backlog:      backlog,
 	}
 }
 

@@ -85,6 +85,7 @@ type push struct {
 	Data     json.RawMessage `json:"data"`
 	From     string          `json:"from"`
 	Offset   uint64          `json:"offset"`
+	Epoch    string          `json:"epoch"` // resync pushes
 	ClientID string          `json:"client_id"`
 	UserID   string          `json:"user_id"`
 }

@@ -27,6 +27,8 @@ var (
 		"Publications this node missed and history could no longer supply.", nil, nil)
 	descRedisEpochResets = prometheus.NewDesc("rtmate_engine_redis_epoch_resets_total",
 		"Channels found under a new epoch (their history was lost in Redis).", nil, nil)
+	descRedisEpochNotices = prometheus.NewDesc("rtmate_engine_redis_epoch_notices_total",
+		"Channels whose live subscribers were told of a new epoch (a resync push).", nil, nil)
 	descRedisDuplicates = prometheus.NewDesc("rtmate_engine_redis_duplicates_total",
 		"Publications dropped because they were already delivered.", nil, nil)
 	descRedisDropped = prometheus.NewDesc("rtmate_engine_redis_dropped_total",
@@ -37,7 +39,7 @@ var (
 
 func (c *redisCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRedisConnected, descRedisReconnects, descRedisErrors, descRedisChannels,
-		descRedisReceived, descRedisRecovered, descRedisLost, descRedisEpochResets, descRedisDuplicates, descRedisDropped,
+		descRedisReceived, descRedisRecovered, descRedisLost, descRedisEpochResets, descRedisEpochNotices, descRedisDuplicates, descRedisDropped,
 		descRedisBacklog} {
 		ch <- d
 	}
@@ -63,6 +65,7 @@ func (c *redisCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRedisRecovered, st.Recovered)
 	counter(descRedisLost, st.Lost)
 	counter(descRedisEpochResets, st.EpochResets)
+	counter(descRedisEpochNotices, st.EpochNotices)
 	counter(descRedisDuplicates, st.Duplicates)
 	counter(descRedisDropped, st.Dropped)
 	gauge(descRedisBacklog, float64(st.Backlog))

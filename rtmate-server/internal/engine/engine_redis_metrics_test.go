@@ -46,17 +46,18 @@ func TestRedisCollector(t *testing.T) {
 
 	got := scrape(t, reg)
 	want := map[string]float64{
-		"rtmate_engine_redis_connected":          1,
-		"rtmate_engine_redis_reconnects_total":   0,
-		"rtmate_engine_redis_errors_total":       0,
-		"rtmate_engine_redis_channels":           0,
-		"rtmate_engine_redis_received_total":     0,
-		"rtmate_engine_redis_recovered_total":    0,
-		"rtmate_engine_redis_lost_total":         0,
-		"rtmate_engine_redis_epoch_resets_total": 0,
-		"rtmate_engine_redis_duplicates_total":   0,
-		"rtmate_engine_redis_dropped_total":      0,
-		"rtmate_engine_redis_backlog":            0,
+		"rtmate_engine_redis_connected":           1,
+		"rtmate_engine_redis_reconnects_total":    0,
+		"rtmate_engine_redis_errors_total":        0,
+		"rtmate_engine_redis_channels":            0,
+		"rtmate_engine_redis_received_total":      0,
+		"rtmate_engine_redis_recovered_total":     0,
+		"rtmate_engine_redis_lost_total":          0,
+		"rtmate_engine_redis_epoch_resets_total":  0,
+		"rtmate_engine_redis_epoch_notices_total": 0,
+		"rtmate_engine_redis_duplicates_total":    0,
+		"rtmate_engine_redis_dropped_total":       0,
+		"rtmate_engine_redis_backlog":             0,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("scraped %v, want the %d metrics %v", got, len(want), want)

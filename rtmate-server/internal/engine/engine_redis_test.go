@@ -22,13 +22,35 @@ const waitFor = 15 * time.Second
 
 // recorder is a Handler that keeps what it is given.
 type recorder struct {
-	mu   sync.Mutex
-	pubs map[ChannelKey][]Publication
-	ping chan struct{}
+	mu     sync.Mutex
+	pubs   map[ChannelKey][]Publication
+	resets map[ChannelKey][]resetNotice
+	ping   chan struct{}
+}
+
+// resetNotice is one HandleEpochReset call and how many publications of its channel had
+// been delivered before it.
+type resetNotice struct {
+	pos   StreamPosition
+	after int
 }
 
 func newRecorder() *recorder {
-	return &recorder{pubs: make(map[ChannelKey][]Publication), ping: make(chan struct{}, 1)}
+	return &recorder{pubs: make(map[ChannelKey][]Publication), resets: make(map[ChannelKey][]resetNotice), ping: make(chan struct{}, 1)}
+}
+
+func (r *recorder) HandleEpochReset(ch ChannelKey, pos StreamPosition) {
+	key := ChannelKey{App: strings.Clone(ch.App), Name: strings.Clone(ch.Name)}
+	pos.Epoch = strings.Clone(pos.Epoch)
+	r.mu.Lock()
+	r.resets[key] = append(r.resets[key], resetNotice{pos: pos, after: len(r.pubs[key])})
+	r.mu.Unlock()
+}
+
+func (r *recorder) getResets(ch ChannelKey) []resetNotice {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.resets[ch])
 }
 
 func (r *recorder) HandlePublication(ch ChannelKey, pub *Publication) {
@@ -699,6 +721,8 @@ func TestFromConfig(t *testing.T) {
 type handlerFunc func(ChannelKey, *Publication)
 
 func (f handlerFunc) HandlePublication(ch ChannelKey, pub *Publication) { f(ch, pub) }
+
+func (handlerFunc) HandleEpochReset(ChannelKey, StreamPosition) {}
 
 // BenchmarkRedisPublishToDelivery measures one publication's round trip through Redis: the
 // publish script on one node, pub/sub, decoding and the handler call on another.

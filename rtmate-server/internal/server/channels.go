@@ -209,6 +209,22 @@ func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication)
 	}
 }
 
+// HandleEpochReset is the engine's notice that k's epoch changed under this node's
+// subscribers (engine.Handler): every native subscriber gets a resync push, queued like a
+// publication so that it precedes the new epoch's first one. Pusher subscribers have no
+// recovery position and get nothing (no alternative frame). Rare: one allocation per notice.
+func (s *Server) HandleEpochReset(k engine.ChannelKey, pos engine.StreamPosition) {
+	if k.App == controlApp {
+		return
+	}
+	buf := make([]byte, wire.HeaderReserve, wire.HeaderReserve+len(k.Name)+len(pos.Epoch)+pushOverhead)
+	buf = protocol.AppendResyncPush(buf, k.Name, pos.Epoch, pos.Offset)
+	n := s.hub.BroadcastPair(k, wire.FrameInPlace(buf, ws.OpText), nil, nil, 0, "")
+	s.log.Warn("channel epoch changed under live subscribers; told them to resync",
+		zap.String("app_id", k.App), zap.String("channel", k.Name), zap.String("epoch", pos.Epoch),
+		zap.Uint64("offset", pos.Offset), zap.Int("subscribers", n))
+}
+
 // presenceData appends a presence response's data to dst.
 func (s *Server) presenceData(a *appState, ch string, dst []byte) ([]byte, error) {
 	members, err := s.engine.Presence(context.Background(), engine.ChannelKey{App: a.cfg.ID, Name: ch})

@@ -12,6 +12,7 @@ import type {
   PresenceData,
   PresenceEvent,
   Publication,
+  ResyncData,
   SubscribeData,
 } from "./types.js";
 
@@ -94,6 +95,13 @@ export interface SubscribedInfo {
   /** The channel's history stream, when it keeps history. */
   epoch?: string;
   offset?: number;
+  /**
+   * "resync": a `resync` push, not a resubscription. The channel's stream went on under a
+   * new epoch while the client stayed connected (a Redis failover), so publications may
+   * have been missed. It comes with resubscribed true and recovered false: reload state as
+   * after any unrecovered resubscription.
+   */
+  reason?: "resync";
 }
 
 /** SubscriptionHandlers receive what a subscription delivers. All are optional. */
@@ -200,6 +208,8 @@ class ChannelState {
   offset: number | undefined;
   /** Live pushes held back while a recovery answer is outstanding, so that order is kept. */
   buffer: Publication[] | null = null;
+  /** A resync push that came while buffering: it applies before the held pushes. */
+  resync: ResyncData | null = null;
 
   constructor(readonly name: string) {}
 }
@@ -561,6 +571,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
         ch.conn = null;
         ch.status = "pending";
         ch.buffer = null;
+        ch.resync = null;
       }
     }
   }
@@ -758,6 +769,9 @@ export class RTMateClient extends Emitter<ClientEvents> {
       case "leave":
         this.onPresence(env.event, env.data as PresenceEvent);
         return;
+      case "resync":
+        this.onResync(env.data as ResyncData);
+        return;
     }
     if (env.code !== 200) {
       // An error with no id answers a request the server could not read.
@@ -782,6 +796,35 @@ export class RTMateClient extends Emitter<ClientEvents> {
     const full: Publication = pub.channel === undefined ? { ...pub, channel: ch.name } : pub;
     for (const sub of [...ch.subs]) {
       if (sub.active) this.call(sub, "onMessage", full.data, full);
+    }
+  }
+
+  /** onResync moves ch to the push's epoch, so that a later recovery asks for the new stream. */
+  private onResync(r: ResyncData): void {
+    if (!r || typeof r.channel !== "string" || typeof r.epoch !== "string") return;
+    const ch = this.channels.get(r.channel);
+    if (!ch) return;
+    if (ch.buffer) {
+      ch.resync = r;
+      return;
+    }
+    if (ch.epoch === r.epoch) return; // subscribed after the change, from an answer that had it
+    this.applyResync(ch, r);
+    this.tellResync(ch);
+  }
+
+  private applyResync(ch: ChannelState, r: ResyncData): void {
+    ch.epoch = r.epoch;
+    ch.offset = typeof r.offset === "number" ? r.offset : 0;
+  }
+
+  /** tellResync reports a resync like an unrecovered resubscription, with reason "resync". */
+  private tellResync(ch: ChannelState): void {
+    const info: SubscribedInfo = { channel: ch.name, resubscribed: true, recovered: false, reason: "resync" };
+    if (ch.epoch !== undefined) info.epoch = ch.epoch;
+    if (ch.offset !== undefined) info.offset = ch.offset;
+    for (const sub of [...ch.subs]) {
+      if (sub.active) this.call(sub, "onSubscribe", info);
     }
   }
 
@@ -832,6 +875,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
       (err: RTMateError) => {
         if (this.channels.get(ch.name) !== ch || ch.conn !== conn) return;
         ch.buffer = null;
+        ch.resync = null;
         if (err.local) {
           // The connection went (it will be resubscribed) or the server is silent (the ping notices).
           ch.status = "pending";
@@ -891,7 +935,12 @@ export class RTMateClient extends Emitter<ClientEvents> {
       ch.offset = 0;
     }
     const held = ch.buffer ?? [];
-    ch.buffer = null;
+    const rs = ch.resync;
+    ch.buffer = ch.resync = null;
+    // A resync that came while the answer was outstanding: the answer predates the new
+    // epoch, the held pushes belong to it.
+    const resynced = rs !== null && rs.epoch !== ch.epoch;
+    if (resynced) this.applyResync(ch, rs);
     for (const p of held) this.deliver(ch, p);
 
     const info: SubscribedInfo = { channel: ch.name, resubscribed, recovered };
@@ -902,6 +951,7 @@ export class RTMateClient extends Emitter<ClientEvents> {
       sub.confirmed.resolve();
       this.call(sub, "onSubscribe", info);
     }
+    if (resynced) this.tellResync(ch);
   }
 
   private leave(sub: SubscriptionImpl): void {

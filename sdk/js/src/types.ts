@@ -58,6 +58,17 @@ export interface SubscribeData {
   publications?: Publication[];
 }
 
+/**
+ * ResyncData is the data of a `resync` push: the channel's stream went on under a new epoch
+ * while the client stayed subscribed (a Redis failover); publications may have been lost.
+ * `offset` is the position just before the next publication the client receives.
+ */
+export interface ResyncData {
+  channel: string;
+  epoch: string;
+  offset: number;
+}
+
 /** ChannelData is the success data of `unsubscribe` and `messageSend`. */
 export interface ChannelData {
   channel: string;

@@ -312,6 +312,41 @@ describe("client with a scripted server", () => {
     c.close();
   });
 
+  it("handles a resync push: reported like an unrecovered resubscription, new epoch kept for recovery", async () => {
+    const srv = new FakeServer();
+    let recoverReq = null;
+    srv.onRequest = (ws, req) => {
+      if (req.event !== "subscribe") return;
+      if (!req.payload.recover) ws.reply(req, { channel: "news", epoch: "e1", offset: 40 });
+      else recoverReq = req;
+    };
+    const c = newClient(srv);
+    await c.connect();
+    const got = [];
+    const infos = [];
+    await c.subscribe("news", { onMessage: (d) => got.push(d), onSubscribe: (i) => infos.push(i) }).ready();
+    srv.socket.push(msg("news", 41, "a"));
+    // The epoch changed under the live subscription; its offsets may restart at 1.
+    srv.socket.push({ code: 200, message: "success", event: "resync", data: { channel: "news", epoch: "e2", offset: 0 } });
+    srv.socket.push(msg("news", 1, "b"));
+    srv.socket.push(msg("news", 2, "c"));
+    await waitFor(() => got.length >= 3);
+    assert.deepEqual(got, ["a", "b", "c"]);
+    assert.deepEqual(infos[1], { channel: "news", resubscribed: true, recovered: false, reason: "resync", epoch: "e2", offset: 0 });
+    // The same epoch again: nothing to tell, the position stays.
+    srv.socket.push({ code: 200, message: "success", event: "resync", data: { channel: "news", epoch: "e2", offset: 0 } });
+    await sleep(10);
+    assert.equal(infos.length, 2);
+    srv.socket.serverClose(CloseCode.GoingAway);
+    await waitFor(() => recoverReq);
+    assert.deepEqual(recoverReq.payload, { channel: "news", recover: true, offset: 2, epoch: "e2" });
+    recoverReq.socket.reply(recoverReq, { channel: "news", epoch: "e2", offset: 2, recovered: true, publications: [] });
+    await waitFor(() => infos.length === 3);
+    assert.equal(infos[2].recovered, true);
+    assert.equal(infos[2].reason, undefined);
+    c.close();
+  });
+
   it("does not reconnect after 4004 and fails what was in flight", async () => {
     const srv = new FakeServer();
     srv.onRequest = () => {}; // never answers

@@ -42,6 +42,8 @@ class ChannelState {
     offset;
     /** Live pushes held back while a recovery answer is outstanding, so that order is kept. */
     buffer = null;
+    /** A resync push that came while buffering: it applies before the held pushes. */
+    resync = null;
     constructor(name) {
         this.name = name;
     }
@@ -400,6 +402,7 @@ export class RTMateClient extends Emitter {
                 ch.conn = null;
                 ch.status = "pending";
                 ch.buffer = null;
+                ch.resync = null;
             }
         }
     }
@@ -608,6 +611,9 @@ export class RTMateClient extends Emitter {
             case "leave":
                 this.onPresence(env.event, env.data);
                 return;
+            case "resync":
+                this.onResync(env.data);
+                return;
         }
         if (env.code !== 200) {
             // An error with no id answers a request the server could not read.
@@ -636,6 +642,38 @@ export class RTMateClient extends Emitter {
         for (const sub of [...ch.subs]) {
             if (sub.active)
                 this.call(sub, "onMessage", full.data, full);
+        }
+    }
+    /** onResync moves ch to the push's epoch, so that a later recovery asks for the new stream. */
+    onResync(r) {
+        if (!r || typeof r.channel !== "string" || typeof r.epoch !== "string")
+            return;
+        const ch = this.channels.get(r.channel);
+        if (!ch)
+            return;
+        if (ch.buffer) {
+            ch.resync = r;
+            return;
+        }
+        if (ch.epoch === r.epoch)
+            return; // subscribed after the change, from an answer that had it
+        this.applyResync(ch, r);
+        this.tellResync(ch);
+    }
+    applyResync(ch, r) {
+        ch.epoch = r.epoch;
+        ch.offset = typeof r.offset === "number" ? r.offset : 0;
+    }
+    /** tellResync reports a resync like an unrecovered resubscription, with reason "resync". */
+    tellResync(ch) {
+        const info = { channel: ch.name, resubscribed: true, recovered: false, reason: "resync" };
+        if (ch.epoch !== undefined)
+            info.epoch = ch.epoch;
+        if (ch.offset !== undefined)
+            info.offset = ch.offset;
+        for (const sub of [...ch.subs]) {
+            if (sub.active)
+                this.call(sub, "onSubscribe", info);
         }
     }
     onPresence(kind, ev) {
@@ -688,6 +726,7 @@ export class RTMateClient extends Emitter {
             if (this.channels.get(ch.name) !== ch || ch.conn !== conn)
                 return;
             ch.buffer = null;
+            ch.resync = null;
             if (err.local) {
                 // The connection went (it will be resubscribed) or the server is silent (the ping notices).
                 ch.status = "pending";
@@ -750,7 +789,13 @@ export class RTMateClient extends Emitter {
             ch.offset = 0;
         }
         const held = ch.buffer ?? [];
-        ch.buffer = null;
+        const rs = ch.resync;
+        ch.buffer = ch.resync = null;
+        // A resync that came while the answer was outstanding: the answer predates the new
+        // epoch, the held pushes belong to it.
+        const resynced = rs !== null && rs.epoch !== ch.epoch;
+        if (resynced)
+            this.applyResync(ch, rs);
         for (const p of held)
             this.deliver(ch, p);
         const info = { channel: ch.name, resubscribed, recovered };
@@ -764,6 +809,8 @@ export class RTMateClient extends Emitter {
             sub.confirmed.resolve();
             this.call(sub, "onSubscribe", info);
         }
+        if (resynced)
+            this.tellResync(ch);
     }
     leave(sub) {
         const ch = this.channels.get(sub.channel);
