@@ -251,8 +251,14 @@ func (c *Conn) pusherHandle(w *worker, m *pusher.Message) error {
 
 // pusherSubError answers a refused subscription and returns the error for the request log.
 func (c *Conn) pusherSubError(ch, kind, msg string, status int, code protocol.WsBizCode) error {
-	c.pusherSend(func(d []byte) []byte { return pusher.AppendSubscriptionError(d, ch, kind, msg, status) })
+	c.sendSubError(ch, kind, msg, status)
 	return protocol.Errorf(code, "%s", msg)
+}
+
+// sendSubError is pusherSubError for a caller that already holds the error to log (a
+// script's, with its cause), so only the client's pusher:subscription_error is wanted.
+func (c *Conn) sendSubError(ch, kind, msg string, status int) {
+	c.pusherSend(func(d []byte) []byte { return pusher.AppendSubscriptionError(d, ch, kind, msg, status) })
 }
 
 func (c *Conn) pusherSubscribe(w *worker, data []byte) error {

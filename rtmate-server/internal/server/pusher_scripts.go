@@ -1,7 +1,6 @@
 package server
 
 import (
-	"github.com/rtmate/rtmate/rt-common/protocol"
 	"github.com/rtmate/rtmate/rtmate-server/internal/script"
 )
 
@@ -35,10 +34,10 @@ func (c *Conn) pusherScriptSubscribe(w *worker, a *appState, ch, userID string) 
 		return nil
 	}
 	if reason, ok := script.ReasonOf(err); ok {
-		c.pusherSubError(ch, "AuthError", reason, 403, protocol.Forbidden)
+		c.sendSubError(ch, "AuthError", reason, 403)
 		return err
 	}
-	c.pusherSubError(ch, "InternalError", "subscribe script failed", 500, protocol.Internal)
+	c.sendSubError(ch, "InternalError", "subscribe script failed", 500)
 	return err
 }
 
