@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -77,13 +78,19 @@ func TestPusherCluster(t *testing.T) {
 	if code, body := pusherAPI(t, n1, "GET", "/apps/demo-app/channels/"+room+"/users", nil); code != 200 || body != `{"users":[{"id":"a"},{"id":"b"}]}`+"\n" {
 		t.Fatalf("users on n1: %d %s", code, body)
 	}
+	// Both of b's connections leave at once (TestPusherClusterMemberRace does it many times).
 	b1.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": room}})
-	// Across nodes the look at the other connections is not atomic with the change
-	// (docs/pusher.md): b2 leaves once b1's departure is complete.
-	b1.sync()
 	b2.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": room}})
 	if m := a.next(); m.Event != pusher.EventMemberRemoved || m.text(t) != `{"user_id":"b"}` {
 		t.Fatalf("a saw %s %s, want one member_removed", m.Event, m.Data)
+	}
+	b1.sync()
+	b2.sync()
+	if code, body := pusherAPI(t, n2, "POST", "/apps/demo-app/events", map[string]any{"name": "after", "channel": room, "data": "2"}); code != 200 {
+		t.Fatalf("trigger: %d %s", code, body)
+	}
+	if m := a.next(); m.Event != "after" {
+		t.Fatalf("a saw %s %s, want the trigger (and no second member_removed)", m.Event, m.Data)
 	}
 }
 
@@ -169,4 +176,89 @@ func TestPusherClusterOccupancy(t *testing.T) {
 	got("channel_occupied")
 	b.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": "occ"}})
 	got("channel_occupied", "channel_vacated")
+}
+
+// TestPusherClusterMemberRace: two connections of one user on two nodes that join at the
+// same moment, leave at the same moment, or hand over (one leaves as the other joins) are
+// announced as Pusher does and in the order of the changes: a watcher's member_added and
+// member_removed for the user alternate, and its last word matches whether the user is there.
+func TestPusherClusterMemberRace(t *testing.T) {
+	rds := redistest.Start(t)
+	n1, n2 := startPusherNode(t, rds, "n1"), startPusherNode(t, rds, "n2")
+	const room, user = "presence-race", `{"user_id":"u"}`
+	w, _ := dialPusher(t, n1, config.DevPusherKey, "protocol=7")
+	if m := w.subscribe(room, config.DevPusherSecret, `{"user_id":"w"}`); m.Event != pusher.EventSubscriptionSucceeded {
+		t.Fatalf("watcher: %+v", m)
+	}
+	u1, _ := dialPusher(t, n1, config.DevPusherKey, "protocol=7")
+	u2, _ := dialPusher(t, n2, config.DevPusherKey, "protocol=7")
+	join := func(cs ...*pusherClient) {
+		t.Helper()
+		for _, c := range cs { // sent back to back: the two nodes handle them at once
+			c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": room,
+				"channel_data": user, "auth": config.DevPusherKey + ":" + pusher.Sign(config.DevPusherSecret, c.socketID+":"+room+":"+user)}})
+		}
+	}
+	leave := func(cs ...*pusherClient) {
+		for _, c := range cs {
+			c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]string{"channel": room}})
+		}
+	}
+	succeeded := func(c *pusherClient) {
+		t.Helper()
+		for m := c.next(); m.Event != pusher.EventSubscriptionSucceeded; m = c.next() {
+			if m.Event == pusher.EventSubscriptionError {
+				t.Fatalf("subscribe: %s", m.Data)
+			}
+		}
+	}
+	present, mark := false, 0
+	// check reads the watcher's announcements of u up to a marker published after the
+	// changes, and wants them to alternate and to end with u there or not as want says.
+	check := func(step string, want bool, maxEvents int) {
+		t.Helper()
+		mark++
+		if code, body := pusherAPI(t, n1, "POST", "/apps/demo-app/events", map[string]any{"name": "mark", "channel": room, "data": strconv.Itoa(mark)}); code != 200 {
+			t.Fatalf("mark: %d %s", code, body)
+		}
+		var seen []string
+		for {
+			m := w.next()
+			if m.Event == "mark" {
+				break
+			}
+			if m.Event != pusher.EventMemberAdded && m.Event != pusher.EventMemberRemoved {
+				continue
+			}
+			seen = append(seen, m.Event)
+			if (m.Event == pusher.EventMemberAdded) == present {
+				t.Fatalf("mark %d, %s: %v after u was %s", mark, step, seen, map[bool]string{true: "there", false: "gone"}[present])
+			}
+			present = !present
+		}
+		if present != want || len(seen) > maxEvents {
+			t.Fatalf("mark %d, %s: watcher heard %v; want u there=%v in at most %d announcements", mark, step, seen, want, maxEvents)
+		}
+	}
+	for range 25 {
+		join(u1, u2)
+		succeeded(u1)
+		succeeded(u2)
+		check("both join at once", true, 1)
+		leave(u1, u2)
+		u1.sync()
+		u2.sync()
+		check("both leave at once", false, 1)
+		join(u1)
+		succeeded(u1)
+		check("one joins", true, 1)
+		leave(u1)
+		join(u2)
+		u1.sync()
+		succeeded(u2)
+		check("hand-over", true, 2) // nothing, or removed then added
+		leave(u2)
+		u2.sync()
+		check("the last leaves", false, 1)
+	}
 }

@@ -138,6 +138,26 @@ func TestClusterDelivery(t *testing.T) {
 			t.Fatalf("presence of %s: %v %v", ch.Name, got, err)
 		}
 	}
+	// Announced members (MemberAnnouncer) on every shard: one user on all three nodes is
+	// news once, and every node hears each join.
+	for i, e := range es {
+		for _, ch := range chans {
+			once, err := e.JoinMember(ctx, ch, ClientInfo{ClientID: fmt.Sprintf("j%d", i), UserID: StoredMember("shared", nil)})
+			if err != nil || once != (i == 0) {
+				t.Fatalf("JoinMember on n%d, %s: once %v, %v", i, ch.Name, once, err)
+			}
+		}
+	}
+	for _, r := range rs {
+		for _, ch := range chans {
+			joins := r.wait(t, ch, 20+3)[20:]
+			for i, p := range joins {
+				if _, _, once := MemberParts(p.UserID); p.Kind != KindJoin || once != (i == 0) {
+					t.Fatalf("%s: join %d is %+v", ch.Name, i, p)
+				}
+			}
+		}
+	}
 	// History from any node.
 	pubs, pos, err := es[2].History(ctx, chans[0], 10, 0)
 	if err != nil || pos.Offset != 20 || len(pubs) != 10 {

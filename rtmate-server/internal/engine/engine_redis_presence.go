@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,66 @@ func (e *Redis) RemovePresence(ctx context.Context, ch ChannelKey, clientID stri
 	return nil
 }
 
+var _ MemberAnnouncer = (*Redis)(nil)
+
+// JoinMember is AddPresence and the join's publication in one script (memberScript).
+func (e *Redis) JoinMember(ctx context.Context, ch ChannelKey, info ClientInfo) (bool, error) {
+	if e.closed.Load() {
+		return false, ErrClosed
+	}
+	val := e.opts.NodeID + ":" + info.UserID
+	e.presMu.Lock()
+	members := e.local[ch]
+	if members == nil {
+		members = make(map[string]string)
+		e.local[ch] = members
+	}
+	members[info.ClientID] = val
+	e.presMu.Unlock()
+	once, err := e.announceMember(ctx, ch, "j", KindJoin, info.ClientID, val, info.UserID)
+	if err != nil {
+		return false, e.fail(fmt.Errorf("redis engine: join %s/%s: %w", ch.App, ch.Name, err))
+	}
+	return once, nil
+}
+
+// LeaveMember is RemovePresence and the leave's publication in one script (memberScript).
+func (e *Redis) LeaveMember(ctx context.Context, ch ChannelKey, clientID string) (once, ok bool, err error) {
+	if e.closed.Load() {
+		return false, false, ErrClosed
+	}
+	e.presMu.Lock()
+	val, ok := e.local[ch][clientID]
+	if ok {
+		delete(e.local[ch], clientID)
+		if len(e.local[ch]) == 0 {
+			delete(e.local, ch)
+		}
+	}
+	e.presMu.Unlock()
+	if !ok {
+		return false, false, nil
+	}
+	_, stored, _ := strings.Cut(val, ":")
+	once, err = e.announceMember(ctx, ch, "l", KindLeave, clientID, "", stored)
+	if err != nil {
+		return false, true, e.fail(fmt.Errorf("redis engine: leave %s/%s: %w", ch.App, ch.Name, err))
+	}
+	return once, true, nil
+}
+
+func (e *Redis) announceMember(ctx context.Context, ch ChannelKey, op string, kind Kind, clientID, val, stored string) (bool, error) {
+	pub := Publication{Kind: kind, ClientID: clientID, UserID: announced(stored, true)}
+	news := appendBody([]byte("0::"), &pub)
+	pub.UserID = announced(stored, false)
+	again := appendBody([]byte("0::"), &pub)
+	n, err := memberScript.Exec(ctx, e.client, []string{e.keys.presence(ch)}, []string{
+		op, clientID, val, MemberID(stored), strconv.FormatInt(e.presenceHashTTL(), 10), e.pubCmd, e.keys.topic(ch),
+		rueidis.BinaryString(news), rueidis.BinaryString(again),
+	}).AsInt64()
+	return n == 1, err
+}
+
 // Presence lists the members of every live node. Members of nodes whose heartbeat expired
 // are deleted, and their leave published, by whichever node sees them first.
 func (e *Redis) Presence(ctx context.Context, ch ChannelKey) ([]ClientInfo, error) {
@@ -114,15 +175,17 @@ func (e *Redis) Presence(ctx context.Context, ch ChannelKey) ([]ClientInfo, erro
 		}
 	}
 	if len(dead) > 0 {
-		e.reapDead(ctx, ch, key, dead)
+		e.reapDead(ctx, ch, key, dead, out)
 	}
 	return out, nil
 }
 
 // reapDead deletes the members of dead nodes and announces their leave. HDEL field by field
 // tells which reader removed which member, so each leave is published once even when
-// several nodes notice the same dead members at the same time.
-func (e *Redis) reapDead(ctx context.Context, ch ChannelKey, key string, dead []ClientInfo) {
+// several nodes notice the same dead members at the same time. A leave is news for Pusher
+// clients (flagged once) unless a member of the same user remains: a live one, or a dead
+// one reaped after it.
+func (e *Redis) reapDead(ctx context.Context, ch ChannelKey, key string, dead, live []ClientInfo) {
 	cmds := make(rueidis.Commands, len(dead))
 	for i, m := range dead {
 		cmds[i] = e.client.B().Hdel().Key(key).Field(m.ClientID).Build()
@@ -135,7 +198,10 @@ func (e *Redis) reapDead(ctx context.Context, ch ChannelKey, key string, dead []
 			return
 		}
 		if n == 1 {
-			pub := Publication{Kind: KindLeave, ClientID: dead[i].ClientID, UserID: dead[i].UserID}
+			id := MemberID(dead[i].UserID)
+			same := func(m ClientInfo) bool { return MemberID(m.UserID) == id }
+			alone := !slices.ContainsFunc(live, same) && !slices.ContainsFunc(dead[i+1:], same)
+			pub := Publication{Kind: KindLeave, ClientID: dead[i].ClientID, UserID: announced(dead[i].UserID, alone)}
 			if _, err := e.Publish(ctx, ch, &pub, HistoryOptions{}); err != nil {
 				e.log.Warn("announce leave of a dead node's member", zap.String("app_id", ch.App), zap.String("channel", ch.Name), zap.Error(err))
 			}

@@ -124,3 +124,45 @@ local function runid()
   return string.match(info, 'run_id:(%x+)')
 end
 `
+
+// memberScript adds or removes a presence member, decides whether its join or leave is news
+// (no other member has its user id) and publishes the matching body, in one step: Redis runs
+// one script at a time, so of two connections of a user joining (or leaving) on two nodes at
+// once exactly one is announced, and the announcements are published in the order of the
+// changes (see MemberAnnouncer). Members of nodes that died and were not reaped yet count
+// as present: their users were announced and are not gone until their leave is.
+//
+// KEYS: presence hash. ARGV: "j" (join) or "l" (leave), client id, hash value (join),
+// user id, hash TTL seconds, publish command, topic, body if news, body if not.
+// Returns 1 if news, 0 if not.
+var memberScript = rueidis.NewLuaScript(`
+local key, client, user = KEYS[1], ARGV[2], ARGV[4]
+if ARGV[1] == 'j' then
+  redis.call('HSET', key, client, ARGV[3])
+  redis.call('EXPIRE', key, ARGV[5])
+else
+  redis.call('HDEL', key, client)
+end
+local n = #user
+local news = 1
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  if all[i] ~= client then
+    local v = all[i + 1]
+    local c = string.find(v, ':', 1, true)
+    if c and string.sub(v, c + 1, c + n) == user then
+      local after = string.sub(v, c + n + 1, c + n + 1)
+      if after == '' or after == '\0' then
+        news = 0
+        break
+      end
+    end
+  end
+end
+if news == 1 then
+  redis.call(ARGV[6], ARGV[7], ARGV[8])
+else
+  redis.call(ARGV[6], ARGV[7], ARGV[9])
+end
+return news
+`)

@@ -624,7 +624,7 @@ func TestRedisPresence(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	leave := recA.wait(t, ch, 1)[0]
-	if leave.Kind != KindLeave || leave.ClientID != "b-1" || leave.UserID != "bob" {
+	if id, _, once := MemberParts(leave.UserID); leave.Kind != KindLeave || leave.ClientID != "b-1" || id != "bob" || !once {
 		t.Fatalf("leave = %+v", leave)
 	}
 	if got := rds.MustDo("HKEYS", a.keys.presence(ch)); got != "a-1" {
@@ -790,5 +790,82 @@ func BenchmarkRedisDeliveryDecode(b *testing.B) {
 	for b.Loop() {
 		d.message(ch, payloads[(i/n)%2][i%n])
 		i++
+	}
+}
+
+// TestRedisMemberAnnouncer: JoinMember and LeaveMember decide, with the change, whether a
+// user's join or leave is news, and publish it so flagged; members of other nodes count, a
+// member that is not this node's is left alone, and a dead node's member is reaped as news
+// only when its user has no member left.
+func TestRedisMemberAnnouncer(t *testing.T) {
+	rds := redistest.Start(t)
+	a, rec := startRedisEngine(t, rds, "ma")
+	b, _ := startRedisEngine(t, rds, "mb")
+	ctx := context.Background()
+	ch := ChannelKey{App: "app", Name: "presence-members"}
+	if err := a.Subscribe(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	u := StoredMember("u", []byte(`{"n":1}`))
+	steps := []struct {
+		name     string
+		do       func() (bool, error)
+		kind     Kind
+		client   string
+		user     string
+		wantOnce bool
+	}{
+		{"u's first", func() (bool, error) { return a.JoinMember(ctx, ch, ClientInfo{ClientID: "a-1", UserID: u}) }, KindJoin, "a-1", "u", true},
+		{"u again, on b", func() (bool, error) { return b.JoinMember(ctx, ch, ClientInfo{ClientID: "b-1", UserID: u}) }, KindJoin, "b-1", "u", false},
+		{"a user whose id u prefixes", func() (bool, error) {
+			return b.JoinMember(ctx, ch, ClientInfo{ClientID: "b-2", UserID: StoredMember("uu", nil)})
+		}, KindJoin, "b-2", "uu", true},
+		{"a native member", func() (bool, error) { return a.JoinMember(ctx, ch, ClientInfo{ClientID: "a-2", UserID: "native"}) }, KindJoin, "a-2", "native", true},
+		{"u leaves a", func() (bool, error) { once, _, err := a.LeaveMember(ctx, ch, "a-1"); return once, err }, KindLeave, "a-1", "u", false},
+		{"u's last", func() (bool, error) { once, _, err := b.LeaveMember(ctx, ch, "b-1"); return once, err }, KindLeave, "b-1", "u", true},
+	}
+	for i, st := range steps {
+		once, err := st.do()
+		if err != nil || once != st.wantOnce {
+			t.Fatalf("%s: once %v, %v; want %v", st.name, once, err, st.wantOnce)
+		}
+		p := rec.wait(t, ch, i+1)[i]
+		id, _, pubOnce := MemberParts(p.UserID)
+		if p.Kind != st.kind || p.ClientID != st.client || id != st.user || pubOnce != st.wantOnce {
+			t.Fatalf("%s: published %+v", st.name, p)
+		}
+	}
+	if _, ok, err := a.LeaveMember(ctx, ch, "b-2"); ok || err != nil {
+		t.Fatalf("a removed b's member: ok %v, %v", ok, err)
+	}
+
+	// u on both nodes, b dies: its member is reaped, and u's leave is no news while a's is there.
+	for _, j := range []struct {
+		e  *Redis
+		id string
+	}{{a, "a-1"}, {b, "b-1"}} {
+		if _, err := j.e.JoinMember(ctx, ch, ClientInfo{ClientID: j.id, UserID: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(rec.wait(t, ch, len(steps)+2))
+	b.Abort()
+	deadline := time.Now().Add(waitFor)
+	for {
+		m, err := a.Presence(ctx, ch)
+		if err == nil && len(m) == 2 { // a-1 and a-2
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's members still listed: %v %v", m, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	pubs := rec.wait(t, ch, before+2) // b-1 and b-2 reaped
+	for _, p := range pubs[before:] {
+		id, _, once := MemberParts(p.UserID)
+		if p.Kind != KindLeave || once != (id == "uu") {
+			t.Fatalf("reaped %+v: once %v", p, once)
+		}
 	}
 }

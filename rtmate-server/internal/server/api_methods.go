@@ -135,7 +135,7 @@ func (s *Server) Presence(appID, channel string) ([]protocol.Member, error) {
 	}
 	members := make([]protocol.Member, len(infos))
 	for i, m := range infos {
-		members[i] = protocol.Member{ClientID: m.ClientID, UserID: memberID(m.UserID)}
+		members[i] = protocol.Member{ClientID: m.ClientID, UserID: engine.MemberID(m.UserID)}
 	}
 	slices.SortFunc(members, func(x, y protocol.Member) int { return strings.Compare(x.ClientID, y.ClientID) })
 	return members, nil

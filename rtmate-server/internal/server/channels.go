@@ -29,16 +29,29 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 	key := engine.ChannelKey{App: a.cfg.ID, Name: ch}
 	ctx := context.Background()
 	presence := a.isPresence(ch)
-	if presence && a.cfg.Pusher != nil {
+	// In an app that speaks Pusher a user is announced once (pusher_member.go): an engine
+	// shared by nodes decides it as it adds the member; otherwise memberLocks make the look
+	// at the others and the change one step.
+	atomicJoin := presence && a.cfg.Pusher != nil && s.announcer != nil
+	if presence && a.cfg.Pusher != nil && !atomicJoin {
 		defer s.members.lock(key)() // see memberLocks
 	}
+	var joined, joinOnce bool
 	// addMember runs just before the reply, so that a client that asks for presence as soon
 	// as its subscribe is answered finds itself listed.
 	addMember := func() {
 		if !presence {
 			return
 		}
-		if err := s.engine.AddPresence(ctx, key, engine.ClientInfo{ClientID: c.clientID, UserID: c.userID}); err != nil {
+		member := engine.ClientInfo{ClientID: c.clientID, UserID: c.userID}
+		var err error
+		if atomicJoin {
+			joinOnce, err = s.announcer.JoinMember(ctx, key, member)
+			joined = err == nil
+		} else {
+			err = s.engine.AddPresence(ctx, key, member)
+		}
+		if err != nil {
 			s.log.Error("add presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
 		}
 	}
@@ -97,7 +110,10 @@ func (s *Server) subscribe(c *Conn, w *worker, a *appState, ch string, recoverRe
 		s.syncOccupancy(a, key)
 	}
 	s.obs.Subscribed(info, ch)
-	if presence {
+	switch {
+	case joined:
+		s.observeMember(key, engine.KindJoin, c.userID, joinOnce)
+	case presence && !atomicJoin:
 		s.announce(key, engine.KindJoin, c)
 	}
 	return nil
@@ -119,13 +135,17 @@ func (s *Server) unsubscribe(c *Conn, ch string) {
 	})
 	s.obs.Unsubscribed(c.info(), ch)
 	if a := c.app(); a != nil && a.isPresence(ch) && (c.pusher == nil || pusher.IsPresence(ch)) {
-		if a.cfg.Pusher != nil {
-			defer s.members.lock(key)() // see memberLocks
+		if a.cfg.Pusher != nil && s.announcer != nil {
+			s.leaveMember(key, c)
+		} else {
+			if a.cfg.Pusher != nil {
+				defer s.members.lock(key)() // see memberLocks
+			}
+			if err := s.engine.RemovePresence(ctx, key, c.clientID); err != nil {
+				s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
+			}
+			s.announce(key, engine.KindLeave, c)
 		}
-		if err := s.engine.RemovePresence(ctx, key, c.clientID); err != nil {
-			s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", ch), zap.Error(err))
-		}
-		s.announce(key, engine.KindLeave, c)
 	}
 	if last {
 		s.syncOccupancy(c.app(), key) // after the member's departure, as Pusher reports them
@@ -186,9 +206,9 @@ func (s *Server) HandlePublication(k engine.ChannelKey, pub *engine.Publication)
 	case engine.KindMessage:
 		buf = protocol.AppendMessagePush(buf, k.Name, pub.Data, pub.ClientID, pub.Offset)
 	case engine.KindJoin:
-		buf = protocol.AppendPresencePush(buf, protocol.PushJoin, k.Name, pub.ClientID, memberID(pub.UserID))
+		buf = protocol.AppendPresencePush(buf, protocol.PushJoin, k.Name, pub.ClientID, engine.MemberID(pub.UserID))
 	case engine.KindLeave:
-		buf = protocol.AppendPresencePush(buf, protocol.PushLeave, k.Name, pub.ClientID, memberID(pub.UserID))
+		buf = protocol.AppendPresencePush(buf, protocol.PushLeave, k.Name, pub.ClientID, engine.MemberID(pub.UserID))
 	default:
 		return
 	}
@@ -241,7 +261,7 @@ func (s *Server) presenceData(a *appState, ch string, dst []byte) ([]byte, error
 		if i > 0 {
 			d = append(d, ',')
 		}
-		d = protocol.AppendMember(d, m.ClientID, memberID(m.UserID), true)
+		d = protocol.AppendMember(d, m.ClientID, engine.MemberID(m.UserID), true)
 	}
 	return append(d, "]}"...), nil
 }

@@ -78,3 +78,28 @@ func (e countErrors) Presence(ctx context.Context, ch engine.ChannelKey) ([]engi
 	members, err := e.Engine.Presence(ctx, ch)
 	return members, e.count(EngineOpPresence, err)
 }
+
+// announcer is the engine's MemberAnnouncer with its failures counted, or nil for an engine
+// without one (the memory engine: a single node, where memberLocks make the look at the
+// other members and the change one step).
+func (e countErrors) announcer() engine.MemberAnnouncer {
+	if a, ok := e.Engine.(engine.MemberAnnouncer); ok {
+		return countAnnouncer{a: a, e: e}
+	}
+	return nil
+}
+
+type countAnnouncer struct {
+	a engine.MemberAnnouncer
+	e countErrors
+}
+
+func (c countAnnouncer) JoinMember(ctx context.Context, ch engine.ChannelKey, info engine.ClientInfo) (bool, error) {
+	once, err := c.a.JoinMember(ctx, ch, info)
+	return once, c.e.count(EngineOpAddPresence, err)
+}
+
+func (c countAnnouncer) LeaveMember(ctx context.Context, ch engine.ChannelKey, clientID string) (once, ok bool, err error) {
+	once, ok, err = c.a.LeaveMember(ctx, ch, clientID)
+	return once, ok, c.e.count(EngineOpRemovePresence, err)
+}

@@ -122,7 +122,7 @@ func (s *Server) PusherUsers(appID, name string) ([]string, error) {
 	}
 	ids := make([]string, 0, len(members))
 	for _, m := range members {
-		if id := memberID(m.UserID); id != "" && !slices.Contains(ids, id) {
+		if id := engine.MemberID(m.UserID); id != "" && !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}

@@ -328,7 +328,7 @@ func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem 
 		defer s.members.lock(key)()
 	}
 	var refusal error
-	var once bool
+	var once, joined bool // joined: the engine published the join (s.announcer)
 	added, first, err := s.hub.SubscribeWith(key, c, func(first bool) (uint64, string, error) {
 		if first {
 			if err := s.engine.Subscribe(ctx, key); err != nil {
@@ -351,10 +351,20 @@ func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem 
 			refusal = c.pusherSubError(ch, "LimitReached", "presence channel has "+strconv.Itoa(len(users))+" members", 403, protocol.QuotaExceeded)
 			return 0, "", refusal
 		}
-		if err := s.engine.AddPresence(ctx, key, engine.ClientInfo{ClientID: c.clientID, UserID: storedMember(mem.UserID, mem.UserInfo)}); err != nil {
+		listed := !once
+		member := engine.ClientInfo{ClientID: c.clientID, UserID: engine.StoredMember(mem.UserID, mem.UserInfo)}
+		if s.announcer != nil {
+			// Another node may have changed the user's members since the look above; the
+			// engine's answer is the one every node's announcements agree with.
+			once, err = s.announcer.JoinMember(ctx, key, member)
+			joined = err == nil
+		} else {
+			err = s.engine.AddPresence(ctx, key, member)
+		}
+		if err != nil {
 			return 0, "", protocol.NewError(protocol.Internal, err)
 		}
-		if once {
+		if !listed {
 			users = append(users, pusher.PresenceMember(mem))
 		}
 		c.pusherSend(func(d []byte) []byte {
@@ -380,8 +390,11 @@ func (s *Server) pusherJoin(c *Conn, a *appState, ch string, presence bool, mem 
 		c.pusher.members = append(c.pusher.members, pusherMember{channel: ch, userID: mem.UserID, info: string(mem.UserInfo)})
 	}
 	s.obs.Subscribed(c.info(), ch)
-	if presence {
-		s.publishMember(key, engine.KindJoin, c.clientID, pubMember(mem.UserID, string(mem.UserInfo), once))
+	switch {
+	case joined:
+		s.observeMember(key, engine.KindJoin, mem.UserID, once)
+	case presence:
+		s.publishMember(key, engine.KindJoin, c.clientID, engine.AnnouncedMember(mem.UserID, string(mem.UserInfo), once))
 	}
 	return nil
 }

@@ -25,24 +25,6 @@ func FuzzParsePusherEvent(f *testing.F) {
 	})
 }
 
-func FuzzMemberParts(f *testing.F) {
-	f.Add("alice", "", true)
-	f.Add("bob", `{"name":"B"}`, false)
-	f.Fuzz(func(t *testing.T, id, info string, once bool) {
-		if bytes.IndexByte([]byte(id), 0) >= 0 {
-			return // user ids never hold NUL (memberSep)
-		}
-		gid, ginfo, gonce := memberParts(pubMember(id, info, once))
-		if gid != id || ginfo != info || gonce != once {
-			t.Fatalf("pubMember(%q,%q,%v) read back as %q,%q,%v", id, info, once, gid, ginfo, gonce)
-		}
-		if memberID(storedMember(id, []byte(info))) != id {
-			t.Fatal("storedMember lost the id")
-		}
-		_, _, _ = memberParts(info) // any engine value
-	})
-}
-
 func TestPusherTarget(t *testing.T) {
 	cases := []struct {
 		req, key string

@@ -101,7 +101,7 @@ func (s *Server) pusherFrame(k engine.ChannelKey, pub *engine.Publication) (fram
 		if !pusher.IsPresence(k.Name) {
 			return nil, nil
 		}
-		id, info, once := memberParts(pub.UserID)
+		id, info, once := engine.MemberParts(pub.UserID)
 		if !once {
 			return nil, nil
 		}

@@ -12,70 +12,15 @@ import (
 	"github.com/rtmate/rtmate/rtmate-server/internal/pusher"
 )
 
-// Presence members of Pusher connections carry user_info, and Pusher announces a user once
-// however many connections it has; the engine knows neither. Both travel in the engine's
-// user id, after a NUL byte that no user id of either protocol contains (JWT subjects and
-// Pusher ids are text):
-//
-//	stored member (AddPresence):  user_id NUL user_info
-//	join/leave publication:       user_id NUL flag user_info
-//
-// where flag is memberOnce (the user's first connection to join, or last to leave: Pusher
-// clients hear of it) or memberAgain (another connection of a user still present: they
-// do not). Native pushes and presence lists show the user id alone (memberID). With no
-// NUL the member is a native connection's, with no info.
-
-const (
-	memberSep   = "\x00"
-	memberOnce  = '\x01'
-	memberAgain = '\x02'
-)
-
-func storedMember(userID string, info []byte) string {
-	return userID + memberSep + string(info)
-}
-
-func pubMember(userID, info string, once bool) string {
-	flag := string(rune(memberAgain))
-	if once {
-		flag = string(rune(memberOnce))
-	}
-	return userID + memberSep + flag + info
-}
-
-// memberID is the user id of an engine member or join/leave.
-func memberID(s string) string {
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-// memberParts splits an engine member or join/leave into its user id, user_info (raw JSON,
-// maybe empty) and whether Pusher clients hear of it (true when there is no flag: a member
-// reaped by the Redis engine, or a native one).
-func memberParts(s string) (id, info string, once bool) {
-	id, rest, ok := strings.Cut(s, memberSep)
-	if !ok {
-		return s, "", true
-	}
-	if rest != "" {
-		switch rest[0] {
-		case memberOnce:
-			return id, rest[1:], true
-		case memberAgain:
-			return id, rest[1:], false
-		}
-	}
-	return id, rest, true
-}
+// Pusher members carry user_info and are announced once per user: the engine's member
+// encoding (engine/engine_member.go) carries both through the engine.
 
 // presenceUsers lists the distinct users of members, ordered by id, each with the
 // user_info of its first connection.
 func presenceUsers(members []engine.ClientInfo) []pusher.PresenceMember {
 	users := make([]pusher.PresenceMember, 0, len(members))
 	for _, m := range members {
-		id, info, _ := memberParts(m.UserID)
+		id, info, _ := engine.MemberParts(m.UserID)
 		if id == "" || containsUser(users, id) {
 			continue
 		}
@@ -101,8 +46,9 @@ func containsUser(users []pusher.PresenceMember, id string) bool {
 // memberLocks serialize, per presence channel of an app that speaks Pusher, a member's
 // AddPresence or RemovePresence with the look at the others that decides whether it is
 // announced (memberField): two connections of one user joining or leaving at once on this
-// node would otherwise both be announced, or neither. Across nodes (Redis) the look is not
-// atomic with the change: docs/pusher.md says so. Lock order: a member lock, then the hub's.
+// node would otherwise both be announced, or neither. An engine shared by nodes decides in
+// its own step instead (engine.MemberAnnouncer); the Pusher subscribe still takes the lock,
+// which keeps a node's presence member limit exact. Lock order: a member lock, then the hub's.
 type memberLocks [64]sync.Mutex
 
 // lock locks key's stripe and returns its unlock.
@@ -135,27 +81,51 @@ func (s *Server) memberField(key engine.ChannelKey, c *Conn) string {
 	members, err := s.engine.Presence(context.Background(), key)
 	if err != nil {
 		s.log.Error("presence for a Pusher announcement", zap.String("app_id", key.App), zap.String("channel", key.Name), zap.Error(err))
-		return pubMember(user, info, true)
+		return engine.AnnouncedMember(user, info, true)
 	}
 	for _, m := range members {
-		if m.ClientID != c.clientID && memberID(m.UserID) == user {
-			return pubMember(user, info, false)
+		if m.ClientID != c.clientID && engine.MemberID(m.UserID) == user {
+			return engine.AnnouncedMember(user, info, false)
 		}
 	}
-	return pubMember(user, info, true)
+	return engine.AnnouncedMember(user, info, true)
 }
 
 // publishMember publishes a join or leave.
 func (s *Server) publishMember(key engine.ChannelKey, kind engine.Kind, clientID, userField string) {
-	if id, _, once := memberParts(userField); once {
-		if kind == engine.KindJoin {
-			s.pobs.MemberAdded(key.App, key.Name, id)
-		} else {
-			s.pobs.MemberRemoved(key.App, key.Name, id)
-		}
-	}
+	id, _, once := engine.MemberParts(userField)
+	s.observeMember(key, kind, id, once)
 	pub := engine.Publication{Kind: kind, ClientID: clientID, UserID: userField}
 	if _, err := s.engine.Publish(context.Background(), key, &pub, engine.HistoryOptions{}); err != nil {
 		s.log.Error("announce presence", zap.String("app_id", key.App), zap.String("channel", key.Name), zap.Error(err))
+	}
+}
+
+// observeMember reports a user's arrival or departure to the Pusher webhooks when it is
+// news (once).
+func (s *Server) observeMember(key engine.ChannelKey, kind engine.Kind, userID string, once bool) {
+	switch {
+	case !once:
+	case kind == engine.KindJoin:
+		s.pobs.MemberAdded(key.App, key.Name, userID)
+	default:
+		s.pobs.MemberRemoved(key.App, key.Name, userID)
+	}
+}
+
+// leaveMember removes c from key's members and announces it in one engine step (an engine
+// shared by nodes: s.announcer is set).
+func (s *Server) leaveMember(key engine.ChannelKey, c *Conn) {
+	user := c.userID
+	if c.pusher != nil {
+		user, _ = c.pusher.member(key.Name)
+		defer c.pusher.dropMember(key.Name)
+	}
+	once, ok, err := s.announcer.LeaveMember(context.Background(), key, c.clientID)
+	switch {
+	case err != nil:
+		s.log.Error("remove presence", zap.String("app_id", key.App), zap.String("channel", key.Name), zap.Error(err))
+	case ok:
+		s.observeMember(key, engine.KindLeave, user, once)
 	}
 }

@@ -42,9 +42,10 @@ type Server struct {
 	poller    *netpoll.Poller
 	pool      *pool
 	obs       Observer
-	pobs      PusherObserver // obs's Pusher webhook events (pusher_observer.go)
-	members   memberLocks    // pusher_member.go
-	occupancy occupancy      // pusher_occupancy.go
+	pobs      PusherObserver         // obs's Pusher webhook events (pusher_observer.go)
+	members   memberLocks            // pusher_member.go
+	announcer engine.MemberAnnouncer // nil: memberLocks decide announcements (pusher_member.go)
+	occupancy occupancy              // pusher_occupancy.go
 	hooks     Hooks
 
 	scriptMetrics *script.Metrics
@@ -99,7 +100,8 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 		s.engine = engine.NewMemory()
 	}
 	s.rawEngine = s.engine
-	s.engine = countErrors{Engine: s.engine, errs: &s.engineErrs}
+	counted := countErrors{Engine: s.engine, errs: &s.engineErrs}
+	s.engine, s.announcer = counted, counted.announcer()
 	s.cfg.Store(cfg)
 	s.workers = cfg.Workers
 	if s.workers <= 0 {
