@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -260,5 +261,74 @@ func TestPusherClusterMemberRace(t *testing.T) {
 		leave(u2)
 		u2.sync()
 		check("the last leaves", false, 1)
+	}
+}
+
+// TestPusherClusterAPI: the Pusher HTTP API answers for the whole cluster whichever node is
+// asked: channel lists and subscription counts sum both nodes, a trigger's info counts the
+// other node's subscribers, and terminate_connections closes a user's connections there.
+func TestPusherClusterAPI(t *testing.T) {
+	rds := redistest.Start(t)
+	n1, n2 := startPusherNode(t, rds, "n1"), startPusherNode(t, rds, "n2")
+	a, _ := dialPusher(t, n1, config.DevPusherKey, "protocol=7")
+	b, _ := dialPusher(t, n2, config.DevPusherKey, "protocol=7")
+	for _, s := range []struct {
+		c  *pusherClient
+		ch string
+	}{{a, "news"}, {b, "news"}, {b, "only-on-n2"}} {
+		if m := s.c.subscribe(s.ch, "", ""); m.Event != pusher.EventSubscriptionSucceeded {
+			t.Fatalf("subscribe %s: %+v", s.ch, m)
+		}
+	}
+	if m := b.subscribe("presence-room", config.DevPusherSecret, `{"user_id":"bob"}`); m.Event != pusher.EventSubscriptionSucceeded {
+		t.Fatalf("presence: %+v", m)
+	}
+	for _, tc := range []struct{ path, query, want string }{
+		{"/apps/demo-app/channels", "info=subscription_count",
+			`{"channels":{"news":{"subscription_count":2},"only-on-n2":{"subscription_count":1},"presence-room":{"subscription_count":1}}}`},
+		{"/apps/demo-app/channels", "filter_by_prefix=presence-&info=user_count,subscription_count",
+			`{"channels":{"presence-room":{"subscription_count":1,"user_count":1}}}`},
+		{"/apps/demo-app/channels/news", "info=subscription_count", `{"occupied":true,"subscription_count":2}`},
+		{"/apps/demo-app/channels/only-on-n2", "info=subscription_count", `{"occupied":true,"subscription_count":1}`},
+		{"/apps/demo-app/channels/empty", "info=subscription_count", `{"occupied":false,"subscription_count":0}`},
+	} {
+		if code, body := apiQuery(t, n1, "GET", tc.path, tc.query); code != 200 || body != tc.want+"\n" {
+			t.Errorf("GET %s?%s on n1: %d %s, want %s", tc.path, tc.query, code, body, tc.want)
+		}
+	}
+	code, body := pusherAPI(t, n1, "POST", "/apps/demo-app/events", map[string]any{
+		"name": "e", "channels": []string{"news", "only-on-n2", "empty"}, "data": "1", "info": "subscription_count"})
+	if want := `{"channels":{"empty":{"subscription_count":0},"news":{"subscription_count":2},"only-on-n2":{"subscription_count":1}}}`; code != 200 || body != want+"\n" {
+		t.Fatalf("trigger with info on n1: %d %s, want %s", code, body, want)
+	}
+
+	b.signin(`{"id":"bob"}`)
+	for m := b.next(); m.Event != "pusher:signin_success"; m = b.next() {
+		if m.Event != "e" { // the trigger above
+			t.Fatalf("signin: %s %s", m.Event, m.Data)
+		}
+	}
+	if code, body := pusherAPI(t, n1, "POST", "/apps/demo-app/users/bob/terminate_connections", map[string]any{}); code != 200 {
+		t.Fatalf("terminate on n1: %d %s", code, body)
+	}
+	for {
+		_, err := b.tryNext()
+		if err == nil {
+			continue // the pusher:error before the close, or a pending event
+		}
+		if got := websocket.CloseStatus(err); got != server.PusherCloseUnauthorized {
+			t.Fatalf("bob's connection on n2: %v (close %d), want close %d", err, got, server.PusherCloseUnauthorized)
+		}
+		break
+	}
+	// The closed connection's subscriptions go as the server finishes closing it.
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(10 * time.Millisecond) {
+		code, body := apiQuery(t, n2, "GET", "/apps/demo-app/channels/news", "info=subscription_count")
+		if code == 200 && body == `{"occupied":true,"subscription_count":1}`+"\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after terminate, on n2: %d %s", code, body)
+		}
 	}
 }

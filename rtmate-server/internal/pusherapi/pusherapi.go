@@ -25,8 +25,9 @@ type backend interface {
 	PusherTrigger(appID string, events []server.PusherEvent) error
 	PusherChannels(appID, prefix string, users bool) ([]server.PusherChannel, error)
 	PusherChannelInfo(appID, name string) (server.PusherChannel, error)
+	PusherChannelsInfo(appID string, names []string) ([]server.PusherChannel, error)
 	PusherUsers(appID, name string) ([]string, error)
-	PusherTerminate(appID, userID string) int
+	PusherTerminate(appID, userID string) (int, error)
 	ObserveAPIRequest(event server.EventID, code protocol.WsBizCode, took time.Duration)
 }
 
@@ -351,13 +352,13 @@ func (h *Handler) channelsInfo(app string, chans []string, info string) (map[str
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]map[string]any, len(chans))
-	for _, ch := range chans {
-		pc, err := h.srv.PusherChannelInfo(app, ch)
-		if err != nil {
-			return nil, err
-		}
-		out[ch] = channelAttrs(pc, users, subs)
+	pcs, err := h.srv.PusherChannelsInfo(app, chans)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[string]any, len(pcs))
+	for _, pc := range pcs {
+		out[pc.Name] = channelAttrs(pc, users, subs)
 	}
 	return out, nil
 }
@@ -428,6 +429,8 @@ func (h *Handler) terminate(q *request) (any, error) {
 	if user == "" {
 		return nil, fail(http.StatusBadRequest, protocol.InvalidParams, "Missing user id")
 	}
-	h.srv.PusherTerminate(q.app, user)
+	if _, err := h.srv.PusherTerminate(q.app, user); err != nil {
+		return nil, err
+	}
 	return struct{}{}, nil
 }

@@ -64,10 +64,13 @@ type ctlMsg struct {
 	ID   string `json:"id,omitempty"`
 	From string `json:"from"`
 	// Requests.
-	App      string `json:"app,omitempty"`
-	Prefix   string `json:"prefix,omitempty"`
-	ClientID string `json:"client_id,omitempty"`
-	UserID   string `json:"user_id,omitempty"`
+	App    string `json:"app,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	// Names asks "channels" for these channels only (the Pusher API's per-channel counts);
+	// a node that predates it answers for Prefix, a superset the requester filters.
+	Names    []string `json:"names,omitempty"`
+	ClientID string   `json:"client_id,omitempty"`
+	UserID   string   `json:"user_id,omitempty"`
 	// Replies.
 	Channels     []ctlChannel `json:"channels,omitempty"`
 	Disconnected int          `json:"disconnected,omitempty"`
@@ -291,21 +294,83 @@ func (s *Server) ClusterChannels(appID, prefix string) ([]ChannelInfo, Gathered,
 	if len(replies) == 0 {
 		return local, g, nil
 	}
-	sum := make(map[string]int, len(local))
-	for _, c := range local {
-		sum[c.Name] += c.Subscribers
-	}
-	for _, r := range replies {
-		for _, c := range r.Channels {
-			sum[c.Name] += c.Subscribers
-		}
-	}
+	sum := sumChannels(local, replies, func(string) bool { return true })
 	out := make([]ChannelInfo, 0, len(sum))
 	for name, n := range sum {
 		out = append(out, ChannelInfo{Name: name, Subscribers: n})
 	}
 	slices.SortFunc(out, func(x, y ChannelInfo) int { return strings.Compare(x.Name, y.Name) })
 	return out, g, nil
+}
+
+// ClusterChannelCounts is channelCounts over every node: each named channel's
+// subscriptions, summed, for the channels that have any.
+func (s *Server) ClusterChannelCounts(appID string, names []string) ([]ChannelInfo, Gathered, error) {
+	local, err := s.channelCounts(appID, names)
+	if err != nil {
+		return nil, Gathered{}, err
+	}
+	replies, g := s.gather(ctlMsg{Type: "channels", App: appID, Prefix: commonPrefix(names), Names: names})
+	if len(replies) == 0 {
+		return local, g, nil
+	}
+	// An older node answers for the prefix: only the names count.
+	sum := sumChannels(local, replies, func(name string) bool { return slices.Contains(names, name) })
+	out := make([]ChannelInfo, 0, len(sum))
+	for _, n := range names {
+		if c, ok := sum[n]; ok && c > 0 {
+			out = append(out, ChannelInfo{Name: n, Subscribers: c})
+			delete(sum, n) // a name given twice is counted once
+		}
+	}
+	return out, g, nil
+}
+
+// sumChannels adds up this node's and the replies' subscriber counts per channel, for the
+// channels keep admits.
+func sumChannels(local []ChannelInfo, replies []ctlMsg, keep func(string) bool) map[string]int {
+	sum := make(map[string]int, len(local))
+	for _, c := range local {
+		sum[c.Name] += c.Subscribers
+	}
+	for _, r := range replies {
+		for _, c := range r.Channels {
+			if keep(c.Name) {
+				sum[c.Name] += c.Subscribers
+			}
+		}
+	}
+	return sum
+}
+
+// channelCounts is the subscriptions on this node of each named channel that has any.
+func (s *Server) channelCounts(appID string, names []string) ([]ChannelInfo, error) {
+	if s.apps.Load().app(appID) == nil {
+		return nil, protocol.Errorf(protocol.AppNotFound, "app %q", appID)
+	}
+	var out []ChannelInfo
+	for _, n := range names {
+		if c := s.hub.Count(engine.ChannelKey{App: appID, Name: n}); c > 0 {
+			out = append(out, ChannelInfo{Name: n, Subscribers: c})
+		}
+	}
+	return out, nil
+}
+
+// commonPrefix is the longest prefix of every name.
+func commonPrefix(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	p := names[0]
+	for _, n := range names[1:] {
+		i := 0
+		for i < len(p) && i < len(n) && p[i] == n[i] {
+			i++
+		}
+		p = p[:i]
+	}
+	return p
 }
 
 // ClusterDisconnect is Disconnect on every node; it returns the total closed.
@@ -473,7 +538,12 @@ func (s *Server) onControl(k engine.ChannelKey, pub *engine.Publication) {
 		switch m.Type {
 		case "channels":
 			var chans []ChannelInfo
-			if chans, err = s.Channels(m.App, m.Prefix); err == nil {
+			if m.Names != nil {
+				chans, err = s.channelCounts(m.App, m.Names)
+			} else {
+				chans, err = s.Channels(m.App, m.Prefix)
+			}
+			if err == nil {
 				rep.Channels = make([]ctlChannel, len(chans))
 				for i, c := range chans {
 					rep.Channels[i] = ctlChannel{Name: c.Name, Subscribers: c.Subscribers}
@@ -481,6 +551,8 @@ func (s *Server) onControl(k engine.ChannelKey, pub *engine.Publication) {
 			}
 		case "disconnect":
 			rep.Disconnected, err = s.Disconnect(m.App, m.ClientID, m.UserID)
+		case "terminate":
+			rep.Disconnected, err = s.pusherTerminateLocal(m.App, m.UserID)
 		case "usage":
 			var u UsageReport
 			if u, err = s.AppUsage(m.App); err == nil {
@@ -508,6 +580,10 @@ var (
 // maxControlField bounds the identifiers a control message carries.
 const maxControlField = 128
 
+// maxControlNames bounds the channels one "channels" request names: the Pusher API's 100
+// channels of a trigger.
+const maxControlNames = 100
+
 // parseControl decodes a control message from another node (or anything that published on
 // the control channels) and checks what this node relies on; an error means "ignore it".
 func parseControl(data []byte) (ctlMsg, error) {
@@ -519,9 +595,17 @@ func parseControl(data []byte) (ctlMsg, error) {
 		return m, errControlVersion
 	}
 	switch m.Type {
-	case "reply", "channels", "disconnect", "usage":
+	case "reply", "channels", "disconnect", "usage", "terminate":
 	default:
 		return m, errControlType
+	}
+	if len(m.Names) > maxControlNames {
+		return m, errControlField
+	}
+	for _, n := range m.Names {
+		if len(n) > protocol.MaxChannelLen {
+			return m, errControlField
+		}
 	}
 	if m.From == "" || m.ID == "" || len(m.From) > maxControlField || len(m.ID) > maxControlField ||
 		len(m.App) > maxControlField || len(m.ClientID) > maxControlField || len(m.UserID) > maxControlField ||

@@ -62,8 +62,8 @@ func (s *Server) PusherTrigger(appID string, events []PusherEvent) error {
 	return nil
 }
 
-// PusherChannel is one occupied channel as the Pusher API reports it: its subscriptions on
-// this node and, for presence channels, its distinct users (cluster-wide).
+// PusherChannel is one occupied channel as the Pusher API reports it: its subscriptions and,
+// for presence channels, its distinct users, both cluster-wide.
 type PusherChannel struct {
 	Name          string
 	Subscriptions int
@@ -73,7 +73,7 @@ type PusherChannel struct {
 // PusherChannels lists an app's occupied channels whose names start with prefix, ordered by
 // name; users counts the users of presence channels (one engine call each).
 func (s *Server) PusherChannels(appID, prefix string, users bool) ([]PusherChannel, error) {
-	chans, err := s.Channels(appID, prefix)
+	chans, _, err := s.ClusterChannels(appID, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -84,31 +84,49 @@ func (s *Server) PusherChannels(appID, prefix string, users bool) ([]PusherChann
 		}
 		pc := PusherChannel{Name: ch.Name, Subscriptions: ch.Subscribers}
 		if users && pusher.IsPresence(ch.Name) {
-			ids, err := s.PusherUsers(appID, ch.Name)
-			if err != nil {
+			if pc.Users, err = s.pusherUserCount(appID, ch.Name); err != nil {
 				return nil, err
 			}
-			pc.Users = len(ids)
 		}
 		out = append(out, pc)
 	}
 	return out, nil
 }
 
-// PusherChannelInfo reports one channel: its subscriptions on this node and its users.
-func (s *Server) PusherChannelInfo(appID, name string) (PusherChannel, error) {
-	if s.apps.Load().app(appID) == nil {
-		return PusherChannel{}, protocol.Errorf(protocol.AppNotFound, "app %q", appID)
+// PusherChannelsInfo reports each named channel (occupied or not), in the order given, with
+// one cluster-wide request for all of their subscriptions.
+func (s *Server) PusherChannelsInfo(appID string, names []string) ([]PusherChannel, error) {
+	counts, _, err := s.ClusterChannelCounts(appID, names)
+	if err != nil {
+		return nil, err
 	}
-	pc := PusherChannel{Name: name, Subscriptions: s.hub.Count(engine.ChannelKey{App: appID, Name: name})}
-	if pusher.IsPresence(name) {
-		ids, err := s.PusherUsers(appID, name)
-		if err != nil {
-			return pc, err
+	out := make([]PusherChannel, len(names))
+	for i, name := range names {
+		out[i].Name = name
+		if j := slices.IndexFunc(counts, func(c ChannelInfo) bool { return c.Name == name }); j >= 0 {
+			out[i].Subscriptions = counts[j].Subscribers
 		}
-		pc.Users = len(ids)
+		if pusher.IsPresence(name) {
+			if out[i].Users, err = s.pusherUserCount(appID, name); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return pc, nil
+	return out, nil
+}
+
+// PusherChannelInfo is PusherChannelsInfo for one channel.
+func (s *Server) PusherChannelInfo(appID, name string) (PusherChannel, error) {
+	pcs, err := s.PusherChannelsInfo(appID, []string{name})
+	if err != nil {
+		return PusherChannel{}, err
+	}
+	return pcs[0], nil
+}
+
+func (s *Server) pusherUserCount(appID, name string) (int, error) {
+	ids, err := s.PusherUsers(appID, name)
+	return len(ids), err
 }
 
 // PusherUsers returns the distinct user ids of a presence channel, ordered.
@@ -130,10 +148,29 @@ func (s *Server) PusherUsers(appID, name string) ([]string, error) {
 	return ids, nil
 }
 
-// PusherTerminate closes, with 4009 as Pusher does, every connection of the app on this node
+// PusherTerminate closes, with 4009 as Pusher does, every connection of the app on every node
 // whose user signed in as userID (Pusher connections) or authenticated as userID (native
-// ones). It returns how many it closes.
-func (s *Server) PusherTerminate(appID, userID string) int {
+// ones). It returns how many it closes; nodes that did not answer in time are logged.
+func (s *Server) PusherTerminate(appID, userID string) (int, error) {
+	n, err := s.pusherTerminateLocal(appID, userID)
+	if err != nil {
+		return 0, err
+	}
+	replies, _ := s.gather(ctlMsg{Type: "terminate", App: appID, UserID: userID})
+	for _, r := range replies {
+		n += r.Disconnected
+	}
+	return n, nil
+}
+
+// pusherTerminateLocal is PusherTerminate on this node.
+func (s *Server) pusherTerminateLocal(appID, userID string) (int, error) {
+	if userID == "" {
+		return 0, protocol.Errorf(protocol.InvalidParams, "terminate needs a user id")
+	}
+	if s.apps.Load().app(appID) == nil {
+		return 0, protocol.Errorf(protocol.AppNotFound, "app %q", appID)
+	}
 	var victims []*Conn
 	s.clients.each(func(c *Conn) {
 		if c.appID != appID {
@@ -150,5 +187,5 @@ func (s *Server) PusherTerminate(appID, userID string) int {
 			c.requestClose(CloseDisconnected)
 		}
 	}
-	return len(victims)
+	return len(victims), nil
 }
