@@ -3,6 +3,7 @@
 #   - Debian's chromium (the JS SDK's browser test drives it through playwright-core;
 #     playwright never downloads a browser of its own here),
 #   - redis-server and redis-cli (the Redis broker tests, Redis Cluster and Sentinel included),
+#   - valkey-server and valkey-cli (the same tests against Valkey; bookworm-backports on Debian 12),
 #   - nginx-light (scripts/check-deploy.sh runs nginx -t on the deploy/ snippet),
 #   - the JS SDK's npm dependencies (npm ci in sdk/js),
 #   - the Pusher compatibility suites' npm packages (npm ci in tests/pusher).
@@ -34,6 +35,15 @@ fi
 if ! command -v redis-cli >/dev/null 2>&1; then
 	missing+=(redis-tools)
 fi
+# Valkey for the second pass of the Redis-backed tests (scripts/test.sh, RTMATE_TEST_REDIS=valkey).
+# Debian 12 has it only in bookworm-backports (newer releases in main), so it is installed on
+# its own with -t: the target release would otherwise apply to every package in the list.
+valkey=()
+if ! command -v valkey-server >/dev/null 2>&1 || ! command -v valkey-cli >/dev/null 2>&1; then
+	valkey=(valkey-server valkey-tools)
+else
+	log "valkey-server present: $(valkey-server --version | head -1)"
+fi
 # nginx only for `nginx -t` on deploy/nginx-rtmate.conf (scripts/check-deploy.sh); the tests never serve with it.
 if command -v nginx >/dev/null 2>&1; then
 	log "nginx present: $(nginx -v 2>&1)"
@@ -46,14 +56,34 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	missing+=(nodejs npm)
 fi
 
-if [ "${#missing[@]}" -gt 0 ]; then
+if [ "${#missing[@]}" -gt 0 ] || [ "${#valkey[@]}" -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
-		log "missing ${missing[*]} and not root: run this script as root" >&2
+		log "missing ${missing[*]} ${valkey[*]} and not root: run this script as root" >&2
 		exit 1
 	fi
-	log "installing with apt: ${missing[*]}"
+	target=()
+	if [ "${#valkey[@]}" -gt 0 ] && [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = bookworm ]; then
+		target=(-t bookworm-backports)
+		if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+			log "adding bookworm-backports (Debian's own archive) for valkey"
+			cat >/etc/apt/sources.list.d/bookworm-backports.sources <<-'EOF'
+			Types: deb
+			URIs: http://deb.debian.org/debian
+			Suites: bookworm-backports
+			Components: main
+			Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+			EOF
+		fi
+	fi
 	apt-get update
-	apt-get install -y "${missing[@]}"
+	if [ "${#missing[@]}" -gt 0 ]; then
+		log "installing with apt: ${missing[*]}"
+		apt-get install -y "${missing[@]}"
+	fi
+	if [ "${#valkey[@]}" -gt 0 ]; then
+		log "installing with apt: ${valkey[*]} ${target[*]}"
+		apt-get install -y --no-install-recommends "${target[@]}" "${valkey[@]}"
+	fi
 else
 	log "apt: nothing to install"
 fi

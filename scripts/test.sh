@@ -69,6 +69,13 @@ scripts/build-wasm-example.sh
 step "go test -race"
 go test -race -count=1 -timeout 15m $(printf './%s/... ' "${MODULES[@]}")
 
+# Valkey speaks the same protocol; the suites that start a real server (standalone, cluster,
+# sentinel) run again against valkey-server, and redistest's TestFlavour checks it is Valkey.
+step "Redis-backed tests against Valkey (RTMATE_TEST_REDIS=valkey)"
+RTMATE_TEST_REDIS=valkey go test -race -count=1 -timeout 10m ./rtmate-server/internal/redistest/ \
+	./rtmate-server/internal/engine/ ./rtmate-server/internal/store/ ./rtmate-server/internal/admin/
+RTMATE_TEST_REDIS=valkey go test -race -count=1 -run 'TestPusherCluster' ./rtmate-server/test/
+
 step "script hooks in Wasm without -race (compiled, as in production; -race uses the interpreter)"
 go test -count=1 -run 'Wasm' ./rtmate-server/test/ ./rtmate-server/internal/script/
 

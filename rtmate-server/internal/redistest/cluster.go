@@ -23,17 +23,11 @@ type Cluster struct {
 	t     testing.TB
 }
 
-// cliBinary returns redis-cli, or skips (fails in CI) like Binary.
+// cliBinary returns redis-cli (valkey-cli with RTMATE_TEST_REDIS=valkey), or skips (fails in
+// CI) like Binary.
 func cliBinary(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-cli")
-	if err != nil {
-		if CI() {
-			t.Fatalf("redistest: redis-cli not found and CI is set: install redis-tools (scripts/install-test-deps.sh)")
-		}
-		t.Skip("redistest: redis-cli not installed; skipping (apt-get install redis-tools)")
-	}
-	return bin
+	return lookTool(t, "cli")
 }
 
 // StartCluster starts masters × (1 + replicas) nodes and joins them into a cluster whose

@@ -45,17 +45,39 @@ func CI() bool {
 	return v != "" && v != "0" && v != "false"
 }
 
-// Binary returns the redis-server path, or skips the test (fails it in CI) when there is none.
-func Binary(t testing.TB) string {
+// FlavourEnv selects the server the tests run against: "redis" (the default) or "valkey",
+// whose valkey-server and valkey-cli take the same arguments and speak the same protocol.
+// scripts/test.sh runs the Redis-backed tests once more with FlavourEnv=valkey.
+const FlavourEnv = "RTMATE_TEST_REDIS"
+
+// Flavour is the server family the tests run against: "redis" or "valkey".
+func Flavour() string {
+	if os.Getenv(FlavourEnv) == "valkey" {
+		return "valkey"
+	}
+	return "redis"
+}
+
+// lookTool finds the flavour's server or cli ("server", "cli"), or skips the test (fails it
+// in CI) when it is not installed.
+func lookTool(t testing.TB, tool string) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	name := Flavour() + "-" + tool
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if CI() {
-			t.Fatalf("redistest: redis-server not found and CI is set: install it (scripts/install-test-deps.sh or apt-get install redis-server)")
+			t.Fatalf("redistest: %s not found and CI is set: install it (scripts/install-test-deps.sh)", name)
 		}
-		t.Skip("redistest: redis-server not installed; skipping (apt-get install redis-server, or scripts/install-test-deps.sh; with CI=true this fails)")
+		t.Skipf("redistest: %s not installed; skipping (scripts/install-test-deps.sh installs it; with CI=true this fails)", name)
 	}
 	return bin
+}
+
+// Binary returns the path of redis-server (valkey-server with RTMATE_TEST_REDIS=valkey), or
+// skips the test (fails it in CI) when there is none.
+func Binary(t testing.TB) string {
+	t.Helper()
+	return lookTool(t, "server")
 }
 
 // Start runs redis-server on a free loopback port until the test ends.
