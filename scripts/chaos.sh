@@ -8,8 +8,9 @@
 #   - Sentinel (master + replica + 3 sentinels): the master killed under the same load;
 #   - a rolling restart (drain with SIGUSR1, start again) of three real rtmate-server
 #     processes under load with Go SDK clients behind a /readyz-following load balancer;
-#   - a cluster master killed under load with three real rtmate-server processes in cluster
-#     mode and Go SDK clients.
+#   - with three real rtmate-server processes and Go SDK clients (rtmate-client/client,
+#     ha_real_test.go): a cluster master killed, a Sentinel master killed, and a slot range
+#     resharded, each under 200 publications/s.
 #
 #   scripts/chaos.sh            every test, 3 rounds
 #   ROUNDS=1 scripts/chaos.sh   one round
@@ -31,7 +32,7 @@ run() {
 	grep -E 'RESULT|--- (PASS|FAIL)' "$log" | sed 's/^ *//' || true
 }
 run ./rtmate-server/internal/engine/ 'TestKeySlot|TestClusterDelivery|TestClusterMasterFailover|TestSentinelFailover|TestClusterReshard|TestClusterWideAPI|TestClusterMaxConnections'
-run ./rtmate-client/client/ 'TestRollingRestartNoLoss|TestClusterFailoverRealProcesses'
+run ./rtmate-client/client/ 'TestRollingRestartNoLoss|TestClusterFailoverRealProcesses|TestSentinelFailoverRealProcesses|TestClusterReshardRealProcesses'
 if [ "$status" -ne 0 ]; then
 	echo; echo "chaos: FAILED"; exit 1
 fi
