@@ -31,6 +31,8 @@ type backend interface {
 	Presence(appID, channel string) ([]protocol.Member, error)
 	PublishAPI(appID, channel string, data []byte) (uint64, error)
 	Node() server.NodeFigures
+	AllNodes(ctx context.Context) ([]server.NodeInfo, error)
+	SetConsoleStatus(fn func() []byte)
 	NodeID() string
 	Handle(pattern string, h http.Handler)
 }
@@ -116,10 +118,8 @@ func start(cfg *config.Config, srv backend, log *zap.Logger, opts Options) (*Adm
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.agg.Run(ctx) }()
 	go func() { defer a.wg.Done(); a.live.run(ctx) }()
-	if b, ok := st.(store.Board); ok {
-		a.wg.Add(1)
-		go func() { defer a.wg.Done(); a.report(ctx, b) }()
-	}
+	// The console's node list rides on the engine's node registry: one record per node.
+	srv.SetConsoleStatus(a.consoleStatus)
 	if w, ok := st.(store.Watcher); ok {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); a.follow(ctx, w) }()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	auth "github.com/rtmate/rtmate/rtmate-auth"
 	"github.com/rtmate/rtmate/rtmate-server/internal/api"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
+	"github.com/rtmate/rtmate/rtmate-server/internal/engine"
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
 	"github.com/rtmate/rtmate/rtmate-server/internal/testserver"
 )
@@ -42,6 +44,8 @@ func startStack(t *testing.T, dir string, adjust func(*config.Config)) *stack {
 	return startStackWith(t, dir, adjust, Options{})
 }
 
+var nodeSeq atomic.Int64
+
 // startStackWith is startStack with admin options (a shared store).
 func startStackWith(t *testing.T, dir string, adjust func(*config.Config), opts Options) *stack {
 	t.Helper()
@@ -57,7 +61,16 @@ func startStackWith(t *testing.T, dir string, adjust func(*config.Config), opts 
 			adjust(c)
 		}
 	})
-	srv := testserver.Start(t, cfg, server.Options{})
+	var sopts server.Options
+	if cfg.Engine.Type == "redis" {
+		// As main does: the Redis engine, whose node registry the console lists.
+		eng, err := engine.FromConfig(cfg.Engine, fmt.Sprintf("n%d", nodeSeq.Add(1)), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sopts.Engine = eng
+	}
+	srv := testserver.Start(t, cfg, sopts)
 	srv.Handle("/api/", api.New(srv.Server, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))))
 	adm, err := start(cfg, srv.Server, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), opts)
 	if err != nil {

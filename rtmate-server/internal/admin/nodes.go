@@ -5,16 +5,11 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
-	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/rtmate/rtmate/rtmate-server/internal/server"
-	"github.com/rtmate/rtmate/rtmate-server/internal/store"
 )
-
-// nodeMaxAge is how recent a node's figures must be to be listed: it reports every second.
-const nodeMaxAge = 5 * time.Second
 
 // appFigures is one app's live figures on one node.
 type appFigures struct {
@@ -24,7 +19,7 @@ type appFigures struct {
 	Out         float64 `json:"messages_out_per_s"`
 }
 
-// nodeFigures is what a node leaves on a shared store's board every second.
+// nodeFigures is what a node's registry entry carries for the console (NodeStatus.Console).
 type nodeFigures struct {
 	Node server.NodeFigures    `json:"node"`
 	Apps map[string]appFigures `json:"apps"`
@@ -43,47 +38,39 @@ func (a *Admin) localFigures() nodeFigures {
 	return f
 }
 
-// report leaves this node's figures on the board every second until ctx ends.
-func (a *Admin) report(ctx context.Context, b store.Board) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		raw, err := json.Marshal(a.localFigures())
-		if err == nil {
-			err = b.PutNode(ctx, a.srv.NodeID(), raw)
-		}
-		if err != nil && ctx.Err() == nil {
-			a.log.Warn("node figures not shared", zap.Error(err))
-		}
+// consoleStatus is this node's figures as its node registry entry carries them.
+func (a *Admin) consoleStatus() []byte {
+	raw, err := json.Marshal(a.localFigures())
+	if err != nil {
+		a.log.Warn("encode node figures", zap.Error(err))
+		return nil
 	}
+	return raw
 }
 
-// allFigures is every node's figures, ordered by node id: from the board when the store is
-// shared, else this node's alone.
+// allFigures is every live node's figures, ordered by node id, from the server's node
+// registry (the one GET /api/nodes reads): every node of a Redis engine, this node alone
+// with the memory engine. A live node without console figures (the admin API off, or a
+// release that predates them) is listed with its id only.
 func (a *Admin) allFigures(ctx context.Context) ([]nodeFigures, error) {
-	local := a.localFigures()
-	b, ok := a.st.(store.Board)
-	if !ok {
-		return []nodeFigures{local}, nil
-	}
-	raw, err := b.Nodes(ctx, nodeMaxAge)
+	nodes, err := a.srv.AllNodes(ctx)
 	if err != nil {
 		return nil, internal(err)
 	}
-	byID := map[string]nodeFigures{local.Node.ID: local} // this node's own, fresher than its last report
-	for id, r := range raw {
-		if id == local.Node.ID {
+	byID := make(map[string]nodeFigures, len(nodes))
+	for _, n := range nodes {
+		if n.Self {
+			byID[n.ID] = a.localFigures() // fresher than the last heartbeat's
 			continue
 		}
-		var f nodeFigures
-		if json.Unmarshal(r, &f) == nil {
-			byID[id] = f
+		f := nodeFigures{Node: server.NodeFigures{ID: n.ID}, Apps: map[string]appFigures{}}
+		if len(n.Status.Console) > 0 {
+			if err := json.Unmarshal(n.Status.Console, &f); err != nil {
+				a.log.Warn("undecodable node figures", zap.String("node", n.ID), zap.Error(err))
+			}
+			f.Node.ID = n.ID
 		}
+		byID[n.ID] = f
 	}
 	out := make([]nodeFigures, 0, len(byID))
 	for _, id := range slices.Sorted(maps.Keys(byID)) {

@@ -2,6 +2,9 @@ package admin
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,20 +13,19 @@ import (
 	"github.com/rtmate/rtmate/rt-common/protocol"
 	"github.com/rtmate/rtmate/rtmate-server/internal/config"
 	"github.com/rtmate/rtmate/rtmate-server/internal/redistest"
-	"github.com/rtmate/rtmate/rtmate-server/internal/store"
 )
 
-// TestTwoNodesShareApps runs two servers whose admin APIs share a real redis-server: an app
+// TestTwoNodesShareApps runs two servers of a Redis engine on a real redis-server: an app
 // created on one is served by the other within a second, disabling it closes its connections
-// on the other node, and usage is summed over both.
+// on the other node, usage is summed over both, and both console lists (stats, nodes) come
+// from the engine's node registry.
 func TestTwoNodesShareApps(t *testing.T) {
 	rs := redistest.Start(t)
 	node := func() *stack {
-		st, err := store.NewRedis(config.Redis{Address: rs.Addr, KeyPrefix: "t2:"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return startStackWith(t, "", nil, Options{Store: st})
+		return startStack(t, "", func(c *config.Config) {
+			c.Engine.Type, c.Engine.Redis.Address, c.Engine.Redis.KeyPrefix = "redis", rs.Addr, "t2:"
+			c.Engine.Redis.PresenceTTL = 3 * time.Second // a heartbeat a second
+		})
 	}
 	a, b := node(), node()
 
@@ -108,4 +110,48 @@ func TestStartingNodeReadsApps(t *testing.T) {
 	if _, r := connect(t, b, "early", sign(t, "early", c.Kid, c.Secret, "alice")); r.Code != 200 {
 		t.Fatalf("first connection on a new node: %+v", r)
 	}
+}
+
+// TestSilentNodeLeavesBothLists: a node that stops heartbeating (here a registry entry
+// written once, as a node that froze would leave it) is listed by the console and by
+// GET /api/nodes' source alike, and leaves both at the same poll once PresenceTTL passes.
+func TestSilentNodeLeavesBothLists(t *testing.T) {
+	rs := redistest.Start(t)
+	a := startStack(t, "", func(c *config.Config) {
+		c.Engine.Type, c.Engine.Redis.Address, c.Engine.Redis.KeyPrefix = "redis", rs.Addr, "t4:"
+		c.Engine.Redis.PresenceTTL = 2 * time.Second
+	})
+	a.ok(t, "POST", "/admin/api/apps", map[string]any{"id": "silent"}, nil)
+	entry := fmt.Sprintf(`%d:{"version":"old","console":{"node":{"id":"ghost"},"apps":{}}}`, time.Now().UnixMilli())
+	if out, err := exec.Command("redis-cli", "-p", strings.TrimPrefix(rs.Addr[strings.LastIndex(rs.Addr, ":"):], ":"), // #nosec G204 -- test
+		"HSET", "t4:nodes", "ghost", entry).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli: %v %s", err, out)
+	}
+	lists := func() (console, api bool) {
+		var nodes struct {
+			Nodes []struct{ ID string } `json:"nodes"`
+		}
+		a.ok(t, "GET", "/admin/api/nodes", nil, &nodes)
+		for _, n := range nodes.Nodes {
+			console = console || n.ID == "ghost"
+		}
+		infos, err := a.Server.Server.Nodes("silent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range infos {
+			api = api || n.ID == "ghost"
+		}
+		return console, api
+	}
+	if c, p := lists(); !c || !p {
+		t.Fatalf("a live node: listed by the console %v, by /api/nodes %v", c, p)
+	}
+	eventually(t, "the silent node leaves both lists", func() bool {
+		c, p := lists()
+		if c != p {
+			t.Fatalf("the lists disagree: console %v, /api/nodes %v", c, p)
+		}
+		return !c
+	})
 }

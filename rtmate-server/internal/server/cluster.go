@@ -94,6 +94,11 @@ type NodeStatus struct {
 	ControlVersion int                  `json:"control_version"`
 	ControlIgnored uint64               `json:"control_ignored"`
 	Draining       bool                 `json:"draining"`
+	// Console is the admin console's figures of this node (admin.nodeFigures), carried here
+	// so that the console lists the same nodes as GET /api/nodes, with one heartbeat and one
+	// expiry rule. Absent when the admin API is off or the node predates it; readers of
+	// either version ignore the fields they do not know.
+	Console json.RawMessage `json:"console,omitempty"`
 }
 
 // AppCounts are one app's numbers on one node.
@@ -123,6 +128,8 @@ type clusterOps struct {
 	ignored  atomic.Uint64
 	dropped  atomic.Uint64
 	draining atomic.Bool
+
+	console atomic.Pointer[func() []byte]
 
 	remoteMu   sync.Mutex
 	remoteAt   time.Time
@@ -184,6 +191,9 @@ func (s *Server) localStatus() NodeStatus {
 	if a := s.cl.addr.Load(); a != nil {
 		st.Address = *a
 	}
+	if fn := s.cl.console.Load(); fn != nil {
+		st.Console = (*fn)()
+	}
 	for id, a := range s.apps.Load().apps {
 		subs := 0
 		for _, c := range s.hub.Channels(id, "") {
@@ -237,6 +247,43 @@ func (s *Server) clusterConnections(a *appState) int64 {
 	return a.usage.Connections.Load() + s.remoteConnections(a.cfg.ID)
 }
 
+// SetConsoleStatus makes this node's registry entry carry fn's result (a JSON document) as
+// NodeStatus.Console; fn runs at every heartbeat and when AllNodes lists this node.
+func (s *Server) SetConsoleStatus(fn func() []byte) { s.cl.console.Store(&fn) }
+
+// AllNodes lists every live node, this one first, with all their counts (the admin console:
+// no tenant filter). With the memory engine it is this node alone.
+func (s *Server) AllNodes(ctx context.Context) ([]NodeInfo, error) {
+	self := NodeInfo{ID: s.nodeID, Heartbeat: time.Now(), Self: true, Status: s.localStatus()}
+	if s.cl.reg == nil {
+		return []NodeInfo{self}, nil
+	}
+	self.ID = s.cl.reg.NodeID()
+	recs, err := s.cl.reg.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	return append([]NodeInfo{self}, s.peerInfos(recs, self.ID)...), nil
+}
+
+// peerInfos decodes the registry's records other than self's; an undecodable status is
+// logged and skipped.
+func (s *Server) peerInfos(recs []engine.NodeRecord, self string) []NodeInfo {
+	var out []NodeInfo
+	for _, r := range recs {
+		if r.ID == self {
+			continue
+		}
+		var st NodeStatus
+		if err := json.Unmarshal(r.Status, &st); err != nil {
+			s.log.Warn("undecodable node registry status", zap.String("node", r.ID), zap.Error(err))
+			continue
+		}
+		out = append(out, NodeInfo{ID: r.ID, Heartbeat: r.Heartbeat, Status: st})
+	}
+	return out
+}
+
 // Nodes lists the live nodes, this one first, with app's counts only (one tenant never
 // sees another's numbers).
 func (s *Server) Nodes(appID string) ([]NodeInfo, error) {
@@ -247,6 +294,7 @@ func (s *Server) Nodes(appID string) ([]NodeInfo, error) {
 		c := st.Apps[appID]
 		st.Apps = map[string]AppCounts{appID: c}
 		st.Connections = c.Connections
+		st.Console = nil // every app's figures: the admin's, not a tenant's
 		return st
 	}
 	self := NodeInfo{ID: s.nodeID, Heartbeat: time.Now(), Self: true, Status: filter(s.localStatus())}
@@ -261,16 +309,9 @@ func (s *Server) Nodes(appID string) ([]NodeInfo, error) {
 		return nil, protocol.NewError(protocol.Internal, err)
 	}
 	out := []NodeInfo{self}
-	for _, r := range recs {
-		if r.ID == self.ID {
-			continue
-		}
-		var st NodeStatus
-		if err := json.Unmarshal(r.Status, &st); err != nil {
-			s.log.Warn("undecodable node registry status", zap.String("node", r.ID), zap.Error(err))
-			continue
-		}
-		out = append(out, NodeInfo{ID: r.ID, Heartbeat: r.Heartbeat, Status: filter(st)})
+	for _, n := range s.peerInfos(recs, self.ID) {
+		n.Status = filter(n.Status)
+		out = append(out, n)
 	}
 	return out, nil
 }

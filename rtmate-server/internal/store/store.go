@@ -37,15 +37,6 @@ type Watcher interface {
 	Watch(ctx context.Context, changed func()) error
 }
 
-// Board is a store where nodes leave their live figures for each other (the admin API's
-// per-node stats and nodes list).
-type Board interface {
-	// PutNode records node's figures (a JSON document) as of now.
-	PutNode(ctx context.Context, node string, figures []byte) error
-	// Nodes returns the figures of every node heard from within maxAge, by node id.
-	Nodes(ctx context.Context, maxAge time.Duration) (map[string][]byte, error)
-}
-
 // Record is one app managed through the admin API, encoded with the config's own YAML keys
 // so that a stored app is decoded (strictly) by the same code as a config file's.
 type Record struct {
