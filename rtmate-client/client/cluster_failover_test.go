@@ -52,10 +52,7 @@ func redisCLI(t *testing.T, args ...string) string {
 // right after the cluster forms, and what they check is RTMate across the failover.
 func startRedisCluster(t *testing.T) []*redisNode {
 	t.Helper()
-	startRedis(t) // skips (fails in CI) without redis-server
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli not installed (apt-get install redis-tools)")
-	}
+	requireRedis(t)
 	var nodes []*redisNode
 	args := []string{"--cluster", "create"}
 	for range 6 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,38 +28,24 @@ import (
 // exits once empty) and started again. No client that recovers loses a message, none gets
 // one twice.
 
+// requireRedis skips the test without redis-server and redis-cli, or fails it when CI is set.
+func requireRedis(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") != "" && os.Getenv("CI") != "0" && os.Getenv("CI") != "false" {
+				t.Fatalf("%s not installed and CI is set (scripts/install-test-deps.sh)", bin)
+			}
+			t.Skipf("%s not installed; skipping (scripts/install-test-deps.sh)", bin)
+		}
+	}
+}
+
 // startRedis runs a redis-server on a free loopback port until the test ends.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" && os.Getenv("CI") != "0" && os.Getenv("CI") != "false" {
-			t.Fatal("redis-server not installed and CI is set (scripts/install-test-deps.sh)")
-		}
-		t.Skip("redis-server not installed; skipping (apt-get install redis-server)")
-	}
-	addr := servertest.FreeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", // #nosec G204 -- the redis-server on PATH
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("redis-server on %s did not start", addr)
-	return ""
+	requireRedis(t)
+	return startRedisProc(t, clusterPort(t)).addr
 }
 
 // rollingSub is one SDK subscriber's record.

@@ -22,7 +22,7 @@ const sentinelMaster = "mymaster"
 // down-after 1 s) and waits until every sentinel knows the replica and the other two.
 func startSentinelSet(t *testing.T) (master, replica *redisNode, sentinels []*redisNode) {
 	t.Helper()
-	startRedis(t) // skips (fails in CI) without redis-server
+	requireRedis(t)
 	master = startRedisProc(t, clusterPort(t))
 	replica = startRedisProc(t, clusterPort(t), "--replicaof", "127.0.0.1", port(master.addr))
 	for range 3 {
