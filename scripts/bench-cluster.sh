@@ -7,9 +7,11 @@
 #
 #   scripts/bench-cluster.sh
 #   N=1000 RATE=100 DURATION=15s scripts/bench-cluster.sh
+#   WRITE_COALESCE=0s scripts/bench-cluster.sh    the nodes with write coalescing off (A/B)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${N:-1000}
+# RATES="100 0": the publication rates to run (0 = as fast as the server accepts).
 RATE=${RATE:-100}
 DUR=${DURATION:-15s}
 SECRET=bench-secret-0123456789abcdef0123456789
@@ -64,6 +66,7 @@ for i in 1 2 3; do
 	cat >"$TMP/n$i.yaml" <<YAML
 listen: "127.0.0.1:$p"
 log: {level: warn}
+${WRITE_COALESCE:+write_coalesce: $WRITE_COALESCE}
 engine: {type: redis, redis: {cluster: true, addresses: [$seeds]}}
 apps:
   - id: bench
@@ -98,7 +101,7 @@ measure() { # label, then the rtmate-bench command
 		-v r="$(($(cpu "${REDIS[@]}") - r0))" -v hz="$hz" \
 		'BEGIN { printf "    cpu: node1 %.1fs node2 %.1fs node3 %.1fs redis (6) %.1fs\n", a/hz, b/hz, c/hz, r/hz }'
 }
-for rate in "$RATE" 0; do
+for rate in ${RATES:-$RATE 0}; do
 	B="bin/rtmate-bench fanout -q -app bench -secret $SECRET -n $N -rate $rate -window ${WINDOW:-16} -size 128 -duration $DUR"
 	measure "rate $rate, 1 node (Redis Cluster engine)" $B -url "${urls[0]}"
 	measure "rate $rate, 3 nodes (Redis Cluster engine)" $B -url "${urls[0]},${urls[1]},${urls[2]}"

@@ -6,6 +6,7 @@
 #   scripts/bench.sh                 every scenario (about 8 minutes)
 #   scripts/bench.sh fanout-5k idle  only these
 #   DURATION=60s scripts/bench.sh    longer measured phases
+#   WRITE_COALESCE=0s scripts/bench.sh fanout-10k   with write coalescing off (A/B)
 #   SOAK=600s scripts/bench.sh soak  the 10-minute memory-stability run at half load
 #   MAX_RATES="300 500" scripts/bench.sh fanout-max   publication rates tried for the ceiling
 #   scripts/bench.sh idle idle-pusher fanout-5k fanout-5k-pusher   native vs Pusher protocol
@@ -35,6 +36,7 @@ cat >"$CFG" <<YAML
 listen: "127.0.0.1:$PORT"
 log: {level: warn}
 pprof: ${PPROF:-false}
+${WRITE_COALESCE:+write_coalesce: $WRITE_COALESCE}
 apps:
   - id: bench
     secret: "$SECRET"

@@ -15,6 +15,14 @@ import (
 	auth "github.com/rtmate/rtmate/rtmate-auth"
 )
 
+// DefaultWriteCoalesce is write_coalesce when the file does not set it: on a saturated node it
+// multiplies the pushes per write several times, and it never holds a connection that keeps
+// up, whose pushes go out at once.
+const DefaultWriteCoalesce = 10 * time.Millisecond
+
+// maxWriteCoalesce bounds write_coalesce: beyond it, latency is what a client sees first.
+const maxWriteCoalesce = time.Second
+
 // Config is the whole server configuration. Zero values mean the documented defaults.
 type Config struct {
 	// Listen is the TCP address for WebSocket and HTTP. Default "127.0.0.1:3000".
@@ -42,6 +50,11 @@ type Config struct {
 	// IdleTimeout closes a connection from which nothing (not even a pong) arrived for this
 	// long: it is dead or half-open. Default 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// WriteCoalesce is how long a connection whose last write carried a backlog (several
+	// pushes) waits before its next write, so that a busy node writes many pushes per system
+	// call instead of a few. A connection that is keeping up (one push per write) is never held.
+	// 0s turns it off. Default 10ms (docs/performance.md, "Write coalescing").
+	WriteCoalesce *time.Duration `yaml:"write_coalesce"`
 	// ShutdownTimeout bounds draining outbound queues on SIGTERM. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Defaults are the limits of apps that do not set their own.
@@ -207,6 +220,10 @@ func (c *Config) setDefaults() {
 	def(&c.PongTimeout, 10*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
 	def(&c.ShutdownTimeout, 10*time.Second)
+	if c.WriteCoalesce == nil {
+		d := DefaultWriteCoalesce
+		c.WriteCoalesce = &d
+	}
 	def(&c.Drain.Grace, 5*time.Second)
 	def(&c.Drain.Timeout, 30*time.Second)
 	if c.Engine.Type == "" {
@@ -263,6 +280,9 @@ func (c *Config) problems() []error {
 	}
 	if c.Workers < 0 {
 		add("workers must not be negative (0: the default)")
+	}
+	if wc := c.WriteCoalesce; wc != nil && (*wc < 0 || *wc > maxWriteCoalesce) {
+		add("write_coalesce %v: want 0s (off) to %v", *wc, maxWriteCoalesce)
 	}
 	errs = append(errs, negative(
 		keyDuration{"handshake_timeout", c.HandshakeTimeout}, keyDuration{"ping_interval", c.PingInterval},

@@ -34,10 +34,14 @@ type Conn struct {
 	headPartial       bool         // out[outHead] is the rest of a frame partly written already
 	finAfterFlush     bool
 	releaseAfterFlush bool
-	maxQueue          int // bound on queued bytes (slow consumer beyond)
+	paced             bool // the pacer holds this connection's flush
+	maxQueue          int  // bound on queued bytes (slow consumer beyond)
 	outHead           int
 	out               [][]byte // queued frames; shared frames are never written to
 	outBytes          int
+	// busyAt is when the last write that carried a backlog happened (monoMicros; 0: none), for
+	// the pacer. 32 bits of microseconds, not a time: Conn stays in the 512-byte size class.
+	busyAt atomic.Uint32
 
 	readPend     atomic.Int32 // read-slot requests, same scheme as writePend
 	closeCode    atomic.Uint32
@@ -86,8 +90,16 @@ func (c *Conn) scheduleRead() {
 	}
 }
 
+// scheduleFlush also takes back a flush the pacer holds: responses and close frames never
+// wait for a tick.
 func (c *Conn) scheduleFlush() {
-	if c.writePend.Add(1) == 1 {
+	takeBack := false
+	if c.srv.pool.pacer != nil {
+		c.mu.Lock()
+		takeBack, c.paced = c.paced, false
+		c.mu.Unlock()
+	}
+	if c.writePend.Add(1) == 1 || takeBack {
 		c.srv.pool.push(task{kind: taskFlush, conn: c})
 	}
 }
@@ -361,10 +373,14 @@ func (c *Conn) flush(w *worker) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for !c.released && c.outHead < len(c.out) {
-		n, err := sendFrames(c.fd, c.out[c.outHead:min(len(c.out), c.outHead+maxIov)], w)
+		frames := c.out[c.outHead:min(len(c.out), c.outHead+maxIov)]
+		n, err := sendFrames(c.fd, frames, w)
 		if n > 0 {
 			c.consume(n)
 			c.blockedSince.Store(0)
+			if len(frames) > 1 && c.srv.pool.pacer != nil {
+				c.busyAt.Store(monoMicros())
+			}
 		}
 		if err != nil {
 			switch {

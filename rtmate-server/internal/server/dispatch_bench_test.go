@@ -29,13 +29,13 @@ import (
 // benchServer builds a server that is not listening: its pool, hub and engine run, and
 // connections are attached by hand. Rate limits are off so that the loop measures work, not
 // 429s. history sets the development app's history size (0: none).
-func benchServer(b *testing.B, history int) *Server {
+func benchServer(b testing.TB, history int) *Server {
 	b.Helper()
 	return benchServerWith(b, history, nil)
 }
 
 // benchServerWith is benchServer with adjust applied to the config before validation.
-func benchServerWith(b *testing.B, history int, adjust func(*config.Config)) *Server {
+func benchServerWith(b testing.TB, history int, adjust func(*config.Config)) *Server {
 	b.Helper()
 	cfg := config.Dev()
 	cfg.Listen = "127.0.0.1:0"
@@ -76,7 +76,7 @@ func benchServerWith(b *testing.B, history int, adjust func(*config.Config)) *Se
 // benchConn attaches a connection whose socket is one end of a socketpair, and returns the
 // other end (non-blocking) for the benchmark to play the client. authed makes it a demo-app
 // connection, as after a successful auth.
-func benchConn(b *testing.B, s *Server, authed bool) (*Conn, int) {
+func benchConn(b testing.TB, s *Server, authed bool) (*Conn, int) {
 	b.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -139,7 +139,7 @@ func newFrameReader(fd int) *frameReader { return &frameReader{fd: fd, buf: make
 
 // waitFrames reads until n frames arrived (yielding while the socket is empty: pushes are
 // written by pool workers) and returns their total size.
-func (r *frameReader) waitFrames(b *testing.B, n int) int {
+func (r *frameReader) waitFrames(b testing.TB, n int) int {
 	total := 0
 	deadline := time.Now().Add(10 * time.Second) // a failure bound: a lost frame must not hang CI
 	for n > 0 {

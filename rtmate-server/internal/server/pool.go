@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"time"
 
 	"github.com/rtmate/rtmate/rtmate-server/internal/hub"
 )
@@ -44,7 +45,11 @@ type pool struct {
 	wg     sync.WaitGroup
 
 	batches sync.Pool // *[]*Conn for taskFlushBatch
+	pacer   *pacer    // nil: write_coalesce is off
 }
+
+// flushBatchSize is the hub's batch size, for the batches the pacer makes.
+const flushBatchSize = 128
 
 const fairnessEvery = 8
 
@@ -78,7 +83,7 @@ func (r *taskRing) pop() task {
 func newPool(workers int, run func(w *worker, t task), mk func() *worker) *pool {
 	p := &pool{}
 	p.cond.L = &p.mu
-	p.batches.New = func() any { b := make([]*Conn, 0, 128); return &b }
+	p.batches.New = func() any { b := make([]*Conn, 0, flushBatchSize); return &b }
 	for i := 0; i < workers; i++ {
 		p.wg.Add(1)
 		w := mk()
@@ -124,15 +129,35 @@ func (p *pool) pop() (task, bool) {
 }
 
 // scheduleBatch is the hub's Scheduler: it copies the subscribers that need a flush into a
-// pooled batch, because the hub reuses its slice.
+// pooled batch, because the hub reuses its slice, and leaves those the pacer holds to it.
 func (p *pool) scheduleBatch(subs []hub.Sub) {
 	bp := p.batches.Get().(*[]*Conn)
 	b := (*bp)[:0]
+	var now uint32
+	if p.pacer != nil {
+		now = monoMicros()
+	}
 	for _, s := range subs {
-		b = append(b, s.(*Conn))
+		c := s.(*Conn)
+		if p.pacer != nil && p.pacer.holds(c, now) {
+			p.pacer.hold(c)
+			continue
+		}
+		b = append(b, c)
 	}
 	*bp = b
+	if len(b) == 0 {
+		p.releaseBatch(bp)
+		return
+	}
 	p.push(task{kind: taskFlushBatch, batch: bp})
+}
+
+// pace turns write coalescing on (before the pool is used).
+func (p *pool) pace(every time.Duration) {
+	if every > 0 {
+		p.pacer = newPacer(p, every)
+	}
 }
 
 // spawnFanout is the hub's Spawner. With no flush waiting, the fan-out runs at once, in the
@@ -159,8 +184,11 @@ func (p *pool) releaseBatch(bp *[]*Conn) {
 	p.batches.Put(bp)
 }
 
-// close stops the workers once the queue is empty.
+// close stops the workers once the queue is empty; held flushes are released first.
 func (p *pool) close() {
+	if p.pacer != nil {
+		p.pacer.close()
+	}
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()

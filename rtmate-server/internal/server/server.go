@@ -139,6 +139,11 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.pool = newPool(s.workers, s.runTask, newWorker)
+	coalesce := config.DefaultWriteCoalesce
+	if cfg.WriteCoalesce != nil {
+		coalesce = *cfg.WriteCoalesce
+	}
+	s.pool.pace(coalesce)
 	s.hub = hub.New(s.pool.scheduleBatch, s.pool.spawnFanout)
 
 	s.mux = http.NewServeMux()
