@@ -91,7 +91,9 @@ func (c *Conn) scheduleRead() {
 }
 
 // scheduleFlush also takes back a flush the pacer holds: responses and close frames never
-// wait for a tick.
+// wait for a tick. So does a Writable event (the peer read and has room): leaving the flush
+// held there gave no more throughput and more spread in alternating cluster runs
+// (docs/performance.md).
 func (c *Conn) scheduleFlush() {
 	takeBack := false
 	if c.srv.pool.pacer != nil {

@@ -142,16 +142,23 @@ func newFrameReader(fd int) *frameReader { return &frameReader{fd: fd, buf: make
 func (r *frameReader) waitFrames(b testing.TB, n int) int {
 	total := 0
 	deadline := time.Now().Add(10 * time.Second) // a failure bound: a lost frame must not hang CI
-	for n > 0 {
-		if time.Now().After(deadline) {
-			b.Fatalf("%d frames still missing after 10 s", n)
-		}
+	for ; n > 0; n-- {
+		size := r.next(b, deadline, n)
+		total += size
+		r.drop(size)
+	}
+	return total
+}
+
+// next reads until a whole frame is at the start of r.buf and returns its size; missing is
+// how many frames the caller still waits for, for the failure message.
+func (r *frameReader) next(tb testing.TB, deadline time.Time, missing int) int {
+	for {
 		if size := serverFrameSize(r.buf[:r.have]); size > 0 {
-			copy(r.buf, r.buf[size:r.have])
-			r.have -= size
-			total += size
-			n--
-			continue
+			return size
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d frames still missing after 10 s", missing)
 		}
 		m, err := unix.Read(r.fd, r.buf[r.have:])
 		switch {
@@ -160,10 +167,15 @@ func (r *frameReader) waitFrames(b testing.TB, n int) int {
 		case errors.Is(err, unix.EAGAIN):
 			runtime.Gosched()
 		default:
-			b.Fatalf("client read: %d %v", m, err)
+			tb.Fatalf("client read: %d %v", m, err)
 		}
 	}
-	return total
+}
+
+// drop discards the frame of size bytes at the start of r.buf.
+func (r *frameReader) drop(size int) {
+	copy(r.buf, r.buf[size:r.have])
+	r.have -= size
 }
 
 // serverFrameSize is the size of the complete unmasked frame at the start of b, or 0.

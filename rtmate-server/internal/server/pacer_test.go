@@ -57,24 +57,9 @@ func (r *frameReader) readPayloads(t *testing.T, n int) []string {
 	var out []string
 	deadline := time.Now().Add(10 * time.Second) // a failure bound: a lost frame must not hang CI
 	for len(out) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d frames still missing after 10 s", n-len(out))
-		}
-		if size := serverFrameSize(r.buf[:r.have]); size > 0 {
-			out = append(out, string(r.buf[2:size]))
-			copy(r.buf, r.buf[size:r.have])
-			r.have -= size
-			continue
-		}
-		m, err := unix.Read(r.fd, r.buf[r.have:])
-		switch {
-		case m > 0:
-			r.have += m
-		case errors.Is(err, unix.EAGAIN):
-			runtime.Gosched()
-		default:
-			t.Fatalf("client read: %d %v", m, err)
-		}
+		size := r.next(t, deadline, n-len(out))
+		out = append(out, string(r.buf[2:size]))
+		r.drop(size)
 	}
 	return out
 }
